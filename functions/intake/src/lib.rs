@@ -1,0 +1,1 @@
+//! Intake: validates, authenticates and stores new orders, and starts the saga.

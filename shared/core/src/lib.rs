@@ -1,0 +1,35 @@
+//! # gasline-core
+//!
+//! The domain of Gasline with no I/O at all: no clock, no randomness, no
+//! network, no `async`. Callers pass `now`, ids and data in; the core answers
+//! with decisions (state transitions, events to emit, compensations to run).
+//! The same code runs natively in tests, on Spin and on Cloudflare Workers.
+//!
+//! Module map:
+//! - [`types`]: validated values (ids, phone, address, cylinder specs, quantities).
+//! - [`geo`]: coordinates, distances and geohash cells for the spatial index.
+//! - [`config`]: the tunables (radii, night window, timeouts, retry limits).
+//! - [`state`]: the order state machine as a transition table.
+//! - [`event`]: the event envelope that chains the saga.
+//! - [`saga`]: saga steps and their compensations, as data.
+//! - [`matching`]: station and rider selection, including the night safety rule.
+//! - [`waybill`]: the e-waybill and its canonical bytes.
+//! - [`signature`]: SM2-with-SM3 signing, verification and key handling.
+//! - [`time`]: calendar arithmetic on timestamps passed in.
+//! - [`error`]: the retryable/terminal split every handler relies on.
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod geo;
+pub mod matching;
+pub mod saga;
+pub mod signature;
+pub mod state;
+pub mod time;
+pub mod types;
+pub mod waybill;
+
+/// Milliseconds since the Unix epoch, UTC. The core never reads a clock:
+/// every function that needs the time takes one of these.
+pub type Millis = i64;

@@ -1,0 +1,62 @@
+//! Calendar arithmetic on [`Millis`] without a clock: RFC 3339 formatting for
+//! documents, and the local time of day for the night safety rule.
+
+use crate::Millis;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// Formats a UTC timestamp as RFC 3339 with milliseconds, e.g.
+/// `2026-11-23T09:00:00.123Z`.
+pub fn rfc3339(ms: Millis) -> String {
+    let days = ms.div_euclid(MS_PER_DAY);
+    let in_day = ms.rem_euclid(MS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let (h, rest) = (in_day / 3_600_000, in_day % 3_600_000);
+    let (min, rest) = (rest / 60_000, rest % 60_000);
+    let (s, milli) = (rest / 1000, rest % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// Minutes since local midnight at `ms`, for a zone `utc_offset_minutes` east
+/// of UTC (China Standard Time is +480 and has no daylight saving).
+pub fn local_minute_of_day(ms: Millis, utc_offset_minutes: i32) -> u32 {
+    let local = ms + i64::from(utc_offset_minutes) * 60_000;
+    u32::try_from(local.rem_euclid(MS_PER_DAY) / 60_000).expect("minute of day fits u32")
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (the well-known era-based algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).expect("day fits");
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).expect("month fits");
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_424_400_123), "2026-11-23T09:00:00.123Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn local_minutes_apply_the_offset() {
+        // 2026-11-23T15:30Z is 23:30 in Shanghai.
+        let t = 1_795_424_400_000 + (6 * 60 + 30) * 60_000;
+        assert_eq!(local_minute_of_day(t, 0), 15 * 60 + 30);
+        assert_eq!(local_minute_of_day(t, 480), 23 * 60 + 30);
+        assert_eq!(local_minute_of_day(t, -300), 10 * 60 + 30);
+    }
+}

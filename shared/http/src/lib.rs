@@ -1,0 +1,1 @@
+//! The HTTP edge shared by the HTTP functions: strict JSON bodies, problem documents, bearer tokens, routing.
