@@ -1,1 +1,205 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: a [`World`] is the whole system
+//! in process with demo data, driven through HTTP-shaped requests exactly as
+//! a client would drive the deployed functions.
+
+use futures::executor::block_on;
+use gasline_local::System;
+use gasline_local::demo::{self, Credentials};
+use gasline_native::Faults;
+use gasline_ports::{SqlStore, sql};
+
+pub use gasline_local::demo::CENTRE;
+pub const CENTRE_LAT: f64 = CENTRE.lat;
+pub const CENTRE_LON: f64 = CENTRE.lon;
+
+/// 2026-11-23 12:00 in Shanghai (04:00 UTC): daytime, outside the night window.
+pub const NOON_SHANGHAI: i64 = 1_795_406_400_000;
+/// 2026-11-23 23:30 in Shanghai: inside the night window.
+pub const NIGHT_SHANGHAI: i64 = NOON_SHANGHAI + 11 * 3_600_000 + 30 * 60_000;
+
+/// A running system plus its credentials.
+pub struct World {
+    pub system: System,
+    pub creds: Credentials,
+    seed: u64,
+}
+
+impl World {
+    /// The demo world at noon with `riders` riders, on a reliable queue.
+    pub fn demo(seed: u64, riders: usize) -> Self {
+        Self::with(seed, riders, Faults::none(), NOON_SHANGHAI)
+    }
+
+    pub fn with(seed: u64, riders: usize, faults: Faults, start_ms: i64) -> Self {
+        let system = System::simulated(seed, faults, start_ms);
+        let creds = demo::load(&system, riders, seed);
+        Self { system, creds, seed }
+    }
+
+    /// A world with no stations or riders yet (tests add their own), with
+    /// app/ops tokens and the signing key.
+    pub fn empty(seed: u64, start_ms: i64) -> Self {
+        let system = System::simulated(seed, Faults::none(), start_ms);
+        demo::install_signing_key(&system, seed);
+        let creds = Credentials {
+            app: demo::add_token(&system, "app-demo", gasline_store::tokens::Role::App, "demo-app", seed),
+            ops: demo::add_token(&system, "ops-demo", gasline_store::tokens::Role::Ops, "ops", seed),
+            riders: Vec::new(),
+            stations: Vec::new(),
+        };
+        Self { system, creds, seed }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Sends a request; returns status and parsed JSON body (Null if none).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let (status, bytes, _) = self.raw(method, path, token, headers, body.as_bytes().to_vec());
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Sends a request; returns status, body bytes and content type.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>, String) {
+        let mut builder = http::Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if !body.is_empty() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let response = self.system.http(builder.body(body).expect("request builds"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (response.status().as_u16(), response.into_body(), content_type)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        self.request("GET", path, Some(token), &[], "")
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
+        self.request("POST", path, Some(token), &[], body)
+    }
+
+    /// A valid order body at a position for `quantity` × YSP35.5.
+    pub fn order_body(&self, lat: f64, lon: f64, quantity: u32) -> String {
+        serde_json::json!({
+            "customer": {"name": "王芳", "phone": "13800138000", "address": "上海市黄浦区人民大道200号",
+                         "location": {"lat": lat, "lon": lon}},
+            "items": [{"spec": "YSP35.5", "quantity": quantity}],
+        })
+        .to_string()
+    }
+
+    /// Places an order with a fresh idempotency key; returns its id.
+    pub fn place_order(&self, body: &str) -> String {
+        let key = format!("k-{}", self.system.ports().ids.next_id());
+        let (status, json) = self.request(
+            "POST",
+            "/v1/orders",
+            Some(&self.creds.app),
+            &[("idempotency-key", &key)],
+            body,
+        );
+        assert_eq!(status, 202, "{json:#}");
+        json["id"].as_str().expect("an id").to_owned()
+    }
+
+    pub fn status(&self, id: &str) -> serde_json::Value {
+        let (status, json) = self.get(&format!("/v1/orders/{id}"), &self.creds.ops);
+        assert_eq!(status, 200, "{json:#}");
+        json
+    }
+
+    pub fn waybill(&self, id: &str) -> String {
+        let (status, bytes, _) = self.raw(
+            "GET",
+            &format!("/v1/orders/{id}/waybill"),
+            Some(&self.creds.ops),
+            &[],
+            Vec::new(),
+        );
+        assert_eq!(status, 200);
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    pub fn verify(&self, signed: &str) -> bool {
+        let (status, json) = self.request("POST", "/v1/waybills/verify", None, &[], signed);
+        assert_eq!(status, 200, "{json:#}");
+        json["valid"] == true
+    }
+
+    pub fn rider_token(&self, rider: &str) -> String {
+        self.creds
+            .riders
+            .iter()
+            .find(|(id, _)| id == rider)
+            .map(|(_, t)| t.clone())
+            .expect("a known rider")
+    }
+
+    /// (on hand, locked) of a spec at a station.
+    pub fn stock(&self, station: &str, spec: &str) -> (i64, i64) {
+        let rows = self.query(sql!(
+            "SELECT on_hand, locked FROM station_stock WHERE station_id = ?1 AND spec = ?2",
+            station,
+            spec
+        ));
+        (rows[0].int("on_hand").unwrap(), rows[0].int("locked").unwrap())
+    }
+
+    /// (status, active order) of a rider.
+    pub fn rider_status(&self, rider: &str) -> (String, Option<String>) {
+        let rows = self.query(sql!("SELECT status, active_order_id FROM riders WHERE id = ?1", rider));
+        (
+            rows[0].text("status").unwrap(),
+            rows[0].opt_text("active_order_id").unwrap(),
+        )
+    }
+
+    pub fn query(&self, statement: gasline_ports::Statement) -> Vec<gasline_ports::Row> {
+        block_on(self.system.services.sql.query(statement)).expect("query runs")
+    }
+
+    /// Every table's row count: a fingerprint of the database, to prove a
+    /// refused request changed nothing.
+    pub fn fingerprint(&self) -> Vec<(String, String)> {
+        let tables = self.query(sql!(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        ));
+        tables
+            .iter()
+            .map(|t| {
+                let name = t.text("name").unwrap();
+                let dump = self.query(sql!(format!("SELECT * FROM \"{name}\"")));
+                (name, format!("{dump:?}"))
+            })
+            .collect()
+    }
+}

@@ -1,1 +1,263 @@
-//! Intake: validates, authenticates and stores new orders, and starts the saga.
+//! # gasline-intake
+//!
+//! The front door: `POST /v1/orders` validates and authenticates a new order,
+//! stores it under its idempotency key together with the `order.created`
+//! event (one atomic batch, the transactional outbox), publishes the event and
+//! answers `202 Accepted` with the status URL. `POST /v1/orders/{id}/cancel`
+//! cancels an order before pickup and compensates everything done so far.
+//!
+//! Platform neutral: the Spin and Workers entrypoints translate requests and
+//! build the ports; all logic is here.
+
+use gasline_core::event::{EventType, Payload, is_valid_traceparent, new_traceparent};
+use gasline_core::geo::GeoPoint;
+use gasline_core::state::{OrderEvent, OrderState};
+use gasline_core::types::{Address, Items, Note, OrderId, PersonName, Phone};
+use gasline_http::{
+    Problem, Request, Response, authenticate, json, method_not_allowed, read_json, read_optional_json, respond,
+    segments,
+};
+use gasline_ports::{Ports, SqlStore, StoreError, sql};
+use gasline_store::order::{self, Change, Customer, OrderRecord};
+use gasline_store::tokens::{Principal, Role, hash_secret};
+use gasline_store::{consume, outbox, saga};
+use http::{Method, StatusCode, header};
+use serde::Deserialize;
+
+/// The body of `POST /v1/orders`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    pub customer: NewCustomer,
+    pub items: Items,
+    #[serde(default)]
+    pub note: Option<Note>,
+}
+
+/// The customer part of [`NewOrder`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    pub name: PersonName,
+    pub phone: Phone,
+    pub address: Address,
+    pub location: GeoPoint,
+}
+
+/// The body of `POST /v1/orders/{id}/cancel` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(default)]
+    pub reason: Option<Note>,
+}
+
+/// Routes one request to intake.
+pub async fn handle(request: Request, ports: &impl Ports) -> Response {
+    let path = segments(&request);
+    let result = match path.as_slice() {
+        ["v1", "orders"] if request.method() == Method::POST => create_order(&request, ports).await,
+        ["v1", "orders"] => Ok(method_not_allowed("POST")),
+        ["v1", "orders", id, "cancel"] if request.method() == Method::POST => {
+            let id = (*id).to_owned();
+            cancel_order(&request, &id, ports).await
+        }
+        ["v1", "orders", _, "cancel"] => Ok(method_not_allowed("POST")),
+        _ => Err(Problem::not_found("route")),
+    };
+    respond(result)
+}
+
+fn idempotency_key(request: &Request) -> Result<String, Problem> {
+    let value = request.headers().get("idempotency-key").ok_or_else(|| {
+        Problem::bad_request("the Idempotency-Key header is required (a unique value per new order, reused on retries)")
+    })?;
+    let key = value
+        .to_str()
+        .map_err(|_| Problem::bad_request("Idempotency-Key must be printable ASCII"))?;
+    let ok = (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(key.to_owned())
+    } else {
+        Err(Problem::bad_request(
+            "Idempotency-Key must be 1-128 printable ASCII characters",
+        ))
+    }
+}
+
+fn accepted(order: &OrderRecord) -> Response {
+    let location = format!("/v1/orders/{}", order.id);
+    let mut response = json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "id": order.id, "state": order.state, "status_url": location }),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// An earlier request with the same key by the same client, if any.
+async fn earlier_request(sql: &impl SqlStore, client: &str, key: &str) -> Result<Option<(String, String)>, StoreError> {
+    let rows = sql
+        .query(sql!(
+            "SELECT request_hash, order_id FROM idempotency_keys WHERE client = ?1 AND key = ?2",
+            client,
+            key
+        ))
+        .await?;
+    rows.first()
+        .map(|r| Ok((r.text("request_hash")?, r.text("order_id")?)))
+        .transpose()
+}
+
+async fn replay(
+    ports: &impl Ports,
+    principal: &Principal,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Response>, Problem> {
+    let Some((stored_hash, order_id)) = earlier_request(ports.sql(), &principal.subject, key)
+        .await
+        .map_err(|_| Problem::unavailable())?
+    else {
+        return Ok(None);
+    };
+    if stored_hash != request_hash {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "this Idempotency-Key was used for a different request; use a new key for a new order",
+        ));
+    }
+    let order = order::load(ports.sql(), &order_id)
+        .await
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(Problem::unavailable)?;
+    Ok(Some(accepted(&order)))
+}
+
+async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
+    let principal = authenticate(ports, request, &[Role::App]).await?;
+    let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
+    let key = idempotency_key(request)?;
+    let body: NewOrder = read_json(request, config.max_body_bytes)?;
+    let request_hash = hash_secret(&String::from_utf8_lossy(request.body()));
+    if let Some(response) = replay(ports, &principal, &key, &request_hash).await? {
+        return Ok(response);
+    }
+
+    let now = ports.now();
+    let id = OrderId::parse(ports.new_id()).map_err(|_| Problem::unavailable())?;
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_valid_traceparent(v))
+        .map_or_else(
+            || new_traceparent(&hash_secret(&format!("{id}{}", ports.new_id()))),
+            str::to_owned,
+        );
+    let order = OrderRecord {
+        id: id.clone(),
+        state: OrderState::Received,
+        version: 1,
+        client: principal.subject.clone(),
+        customer: Customer {
+            name: body.customer.name,
+            phone: body.customer.phone,
+            address: body.customer.address,
+            location: body.customer.location,
+        },
+        items: body.items,
+        note: body.note,
+        traceparent,
+        station_id: None,
+        rider_id: None,
+        waybill_id: None,
+        assignment: 0,
+        rider_timeouts: 0,
+        excluded_riders: Vec::new(),
+        accept_deadline: None,
+        reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let created = outbox::OutboxRow::new(
+        gasline_core::event::Envelope {
+            id: ports.new_id(),
+            kind: EventType::OrderCreated,
+            order_id: id.clone(),
+            seq: 1,
+            at: now,
+            traceparent: order.traceparent.clone(),
+            payload: Payload::default(),
+        },
+        now,
+    );
+    let mut statements = vec![sql!(
+        "INSERT INTO idempotency_keys (client, key, request_hash, order_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        principal.subject.as_str(),
+        key.as_str(),
+        request_hash.as_str(),
+        id.as_str(),
+        now
+    )];
+    statements.extend(order.insert());
+    statements.push(created.insert());
+    match ports.sql().batch(statements).await {
+        Ok(()) => {}
+        // The same key raced in concurrently: answer as for a replay.
+        Err(StoreError::Conflict(_)) => {
+            return replay(ports, &principal, &key, &request_hash)
+                .await?
+                .ok_or_else(Problem::unavailable);
+        }
+        Err(_) => return Err(Problem::unavailable()),
+    }
+    outbox::publish(ports.sql(), ports.queue(), std::slice::from_ref(&created), now).await;
+    Ok(accepted(&order))
+}
+
+async fn cancel_order(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    let principal = authenticate(ports, request, &[Role::App, Role::Ops]).await?;
+    let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
+    let body: CancelRequest = read_optional_json(request, config.max_body_bytes)?;
+    let reason = body
+        .reason
+        .map_or_else(|| "cancelled_by_customer".to_owned(), |n| format!("cancelled: {n}"));
+    for _ in 0..4 {
+        let order = order::load(ports.sql(), id)
+            .await
+            .map_err(|_| Problem::unavailable())?
+            .filter(|o| principal.role == Role::Ops || o.client == principal.subject)
+            .ok_or_else(|| Problem::not_found("order"))?;
+        if order.state == OrderState::Cancelled {
+            return Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "id": order.id, "state": order.state }),
+            ));
+        }
+        let mut change = Change::new(&order, ports.now());
+        let mut new_id = || ports.new_id();
+        if saga::close(&mut change, OrderEvent::Cancelled, &reason, &mut new_id).is_err() {
+            return Err(Problem::conflict(format!(
+                "an order that is {} can no longer be cancelled",
+                order.state.as_str()
+            )));
+        }
+        let state = change.order.state;
+        match consume::commit(ports, change).await {
+            Ok(()) => {
+                return Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "id": order.id, "state": state }),
+                ));
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(_) => return Err(Problem::unavailable()),
+        }
+    }
+    Err(Problem::unavailable())
+}

@@ -1,1 +1,270 @@
-fn main() {}
+//! `gasline`: the operations CLI. It makes SM2 key pairs and signs, prints
+//! and verifies e-waybills, so operators and regulators can check a waybill
+//! with the same rules as the service, and compare against OpenSSL.
+//!
+//! All cryptography and the canonical bytes live in `gasline-core`; this file
+//! only reads and writes files, draws randomness for `keygen`, and turns
+//! results into output and exit codes. Each subcommand is one variant of
+//! [`Command`] and one function, so adding one (e.g. `simulate`) is a variant
+//! and a match arm.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use gasline_core::signature::{
+    DEFAULT_SIGNER_ID, PublicKeySet, SignedWaybill, WaybillSigner, Zeroizing, ensure_supported_format,
+};
+use gasline_core::waybill::Waybill;
+
+/// Gasline operations: SM2 keys and e-waybills.
+#[derive(Debug, Parser)]
+#[command(name = "gasline", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new SM2 key pair (private: PKCS#8 PEM, public: SubjectPublicKeyInfo PEM).
+    Keygen(KeygenArgs),
+    /// Print, sign, canonicalize and verify e-waybills.
+    #[command(subcommand)]
+    Waybill(WaybillCommand),
+}
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// Where to write the private key (created with mode 0600 on unix).
+    #[arg(long, value_name = "FILE")]
+    private: PathBuf,
+    /// Where to write the public key.
+    #[arg(long, value_name = "FILE")]
+    public: PathBuf,
+    /// Replace an existing private key file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum WaybillCommand {
+    /// Print a valid sample waybill (JSON).
+    Example,
+    /// Sign a waybill and print the signed waybill (JSON).
+    Sign(SignArgs),
+    /// Write the exact bytes that are signed to stdout (no trailing newline).
+    Canonical(CanonicalArgs),
+    /// Check a signed waybill; exit 0 if valid, 1 (with the reason on stderr) if not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct SignArgs {
+    /// SM2 private key, PEM (PKCS#8 "BEGIN PRIVATE KEY", or SEC1 "BEGIN EC PRIVATE KEY").
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// SM2 signer id (distinguishing identifier) bound into the signature.
+    #[arg(long, value_name = "ID", default_value = DEFAULT_SIGNER_ID)]
+    signer_id: String,
+    /// The waybill to sign (JSON).
+    #[arg(value_name = "WAYBILL.json")]
+    waybill: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CanonicalArgs {
+    /// A waybill or a signed waybill (JSON).
+    #[arg(value_name = "FILE.json")]
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// A public key accepted for verification (SubjectPublicKeyInfo PEM); repeat for several.
+    #[arg(long = "public", value_name = "FILE", required = true)]
+    public: Vec<PathBuf>,
+    /// The signed waybill (JSON).
+    #[arg(value_name = "SIGNED.json")]
+    signed: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Keygen(args) => keygen(&args),
+        Command::Waybill(WaybillCommand::Example) => print_example(),
+        Command::Waybill(WaybillCommand::Sign(args)) => sign(&args),
+        Command::Waybill(WaybillCommand::Canonical(args)) => canonical(&args),
+        Command::Waybill(WaybillCommand::Verify(args)) => verify(&args),
+    }
+}
+
+fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
+    if args.private == args.public {
+        bail!("--private and --public must be different files");
+    }
+    let signer = generate_signer()?;
+    write_private_key(&args.private, &signer.private_key_pem(), args.force)?;
+    fs::write(&args.public, signer.public_key().to_spki_pem())
+        .with_context(|| format!("writing public key {}", args.public.display()))?;
+    println!(
+        "key id {}\nprivate key: {}\npublic key:  {}",
+        signer.key_id(),
+        args.private.display(),
+        args.public.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A signer from 32 bytes of OS randomness. A draw is unusable only if it is
+/// 0 or at least n - 1 (a chance near 2^-32), so a few tries always suffice.
+fn generate_signer() -> anyhow::Result<WaybillSigner> {
+    for _ in 0..8 {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        getrandom::fill(secret.as_mut_slice()).map_err(|e| anyhow!("reading OS randomness: {e}"))?;
+        if let Ok(signer) = WaybillSigner::from_secret_bytes(secret.as_slice()) {
+            return Ok(signer);
+        }
+    }
+    bail!("the OS random source returned no usable SM2 secret in 8 draws")
+}
+
+/// Writes the key readable by its owner only. Without `force` an existing
+/// file is never touched (`create_new` refuses atomically); with `force` it is
+/// removed first so the new file is created with mode 0600 whatever the old
+/// one had.
+fn write_private_key(path: &Path, pem: &str, force: bool) -> anyhow::Result<()> {
+    if force {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("replacing {}", path.display()));
+            }
+        }
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            anyhow!(
+                "refusing to overwrite the existing private key {} (pass --force to replace it)",
+                path.display()
+            )
+        } else {
+            anyhow!(e).context(format!("creating private key {}", path.display()))
+        }
+    })?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing private key {}", path.display()))
+}
+
+fn print_example() -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(&Waybill::example())?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(args: &SignArgs) -> anyhow::Result<ExitCode> {
+    let pem = Zeroizing::new(read_text(&args.key, "private key")?);
+    let signer = WaybillSigner::from_private_key_pem(&pem)
+        .and_then(|signer| signer.with_signer_id(&args.signer_id))
+        .with_context(|| format!("loading private key {}", args.key.display()))?;
+    let waybill = match read_document(&args.waybill)? {
+        Document::Waybill(waybill) => waybill,
+        Document::Signed(_) => bail!(
+            "{} is already signed; sign the bare waybill (its \"waybill\" member)",
+            args.waybill.display()
+        ),
+    };
+    ensure_supported_format(&waybill).with_context(|| format!("signing {}", args.waybill.display()))?;
+    let signed = signer.sign_waybill(&waybill);
+    println!("{}", serde_json::to_string_pretty(&signed)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn canonical(args: &CanonicalArgs) -> anyhow::Result<ExitCode> {
+    let waybill = match read_document(&args.file)? {
+        Document::Waybill(waybill) => waybill,
+        Document::Signed(signed) => signed.waybill,
+    };
+    ensure_supported_format(&waybill).with_context(|| format!("reading {}", args.file.display()))?;
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(&waybill.canonical_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let mut keys = PublicKeySet::new();
+    for path in &args.public {
+        let pem = read_text(path, "public key")?;
+        keys.insert_spki_pem(&pem)
+            .with_context(|| format!("loading public key {}", path.display()))?;
+    }
+    let signed = match read_document(&args.signed)? {
+        Document::Signed(signed) => signed,
+        Document::Waybill(_) => bail!(
+            "{} is a waybill without a signature; expected {{\"waybill\": ..., \"signature\": ...}}",
+            args.signed.display()
+        ),
+    };
+    match keys.verify(&signed) {
+        Ok(()) => {
+            println!("valid (key_id {})", signed.signature.key_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            eprintln!("invalid: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A JSON file holding either a bare waybill or a signed one.
+enum Document {
+    Waybill(Waybill),
+    Signed(SignedWaybill),
+}
+
+/// Reads a waybill or signed waybill, telling them apart by their top-level
+/// members, and parses it strictly (unknown fields are errors).
+fn read_document(path: &Path) -> anyhow::Result<Document> {
+    let text = read_text(path, "waybill")?;
+    let shape: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let object = shape
+        .as_object()
+        .with_context(|| format!("{} must hold a JSON object", path.display()))?;
+    if object.contains_key("waybill") || object.contains_key("signature") {
+        let signed =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a valid signed waybill", path.display()))?;
+        Ok(Document::Signed(signed))
+    } else {
+        let waybill =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a valid waybill", path.display()))?;
+        Ok(Document::Waybill(waybill))
+    }
+}
+
+fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+    fs::read_to_string(path).with_context(|| format!("reading {what} file {}", path.display()))
+}

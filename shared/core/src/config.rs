@@ -1,1 +1,113 @@
-//! TODO
+//! The tunables of dispatch. Platforms load them from their variables
+//! (`GASLINE_*`); every value has a default that suits a city like Shanghai.
+
+use serde::{Deserialize, Serialize};
+
+/// Dispatch configuration. See `docs/OPERATIONS.md` for what each knob does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// A station serves customers within this distance (metres).
+    pub service_radius_m: f64,
+    /// A rider is considered for a station within this distance (metres).
+    pub rider_radius_m: f64,
+    /// Night window start, minutes after local midnight (22:00).
+    pub night_start_minute: u32,
+    /// Night window end, minutes after local midnight (06:00).
+    pub night_end_minute: u32,
+    /// Local time zone, minutes east of UTC (China Standard Time: +480).
+    pub utc_offset_minutes: i32,
+    /// A rider position older than this is not used for matching (ms).
+    pub rider_location_max_age_ms: i64,
+    /// Average rider speed on a free road (metres per second; ≈ 20 km/h).
+    pub rider_speed_mps: f64,
+    /// A rider must accept a task within this long (ms).
+    pub accept_timeout_ms: i64,
+    /// After this many acceptance timeouts on one order, the order fails.
+    pub max_rider_timeouts: u32,
+    /// When no rider is free, matching tries again after this delay (s)…
+    pub match_retry_delay_s: u32,
+    /// …up to this many times before rejecting the order.
+    pub max_match_retries: u32,
+    /// The sweeper re-sends an unacknowledged outbox message after this long (ms).
+    pub outbox_redeliver_ms: i64,
+    /// Deliveries of one message (first send + re-sends + queue retries)
+    /// before it is dead-lettered and the order compensated.
+    pub max_deliveries: u32,
+    /// A station reporting fewer cylinders than this of a spec for
+    /// [`Config::low_stock_hold_ms`] is held from matching.
+    pub low_stock_threshold: u32,
+    /// How long low stock must persist before the hold (ms).
+    pub low_stock_hold_ms: i64,
+    /// A leak reading at or above this many ppm suspends a station at once.
+    pub leak_alarm_ppm: f64,
+    /// Maximum request body accepted by the HTTP functions (bytes).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            service_radius_m: 8_000.0,
+            rider_radius_m: 5_000.0,
+            night_start_minute: 22 * 60,
+            night_end_minute: 6 * 60,
+            utc_offset_minutes: 8 * 60,
+            rider_location_max_age_ms: 120_000,
+            rider_speed_mps: 5.5,
+            accept_timeout_ms: 90_000,
+            max_rider_timeouts: 3,
+            match_retry_delay_s: 5,
+            max_match_retries: 6,
+            outbox_redeliver_ms: 5_000,
+            max_deliveries: 5,
+            low_stock_threshold: 5,
+            low_stock_hold_ms: 30_000,
+            leak_alarm_ppm: 1_000.0,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Is `minute_of_day` (local) inside the night window? The window may wrap
+    /// midnight (22:00–06:00) or not (01:00–05:00).
+    pub fn is_night(&self, minute_of_day: u32) -> bool {
+        let (start, end) = (self.night_start_minute, self.night_end_minute);
+        if start == end {
+            false
+        } else if start < end {
+            (start..end).contains(&minute_of_day)
+        } else {
+            minute_of_day >= start || minute_of_day < end
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn night_window_wraps_midnight() {
+        let c = Config::default();
+        assert!(c.is_night(22 * 60));
+        assert!(c.is_night(23 * 60 + 59));
+        assert!(c.is_night(0));
+        assert!(c.is_night(5 * 60 + 59));
+        assert!(!c.is_night(6 * 60));
+        assert!(!c.is_night(21 * 60 + 59));
+        let inner = Config {
+            night_start_minute: 60,
+            night_end_minute: 300,
+            ..c.clone()
+        };
+        assert!(inner.is_night(60) && !inner.is_night(300) && !inner.is_night(0));
+        let off = Config {
+            night_start_minute: 0,
+            night_end_minute: 0,
+            ..c
+        };
+        assert!(!off.is_night(0));
+    }
+}

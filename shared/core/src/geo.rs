@@ -23,16 +23,10 @@ pub struct GeoPoint {
 impl GeoPoint {
     pub fn new(lat: f64, lon: f64) -> Result<Self, Invalid> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(Invalid::new(
-                "location.lat",
-                "must be a number between -90 and 90",
-            ));
+            return Err(Invalid::new("location.lat", "must be a number between -90 and 90"));
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(Invalid::new(
-                "location.lon",
-                "must be a number between -180 and 180",
-            ));
+            return Err(Invalid::new("location.lon", "must be a number between -180 and 180"));
         }
         Ok(Self { lat, lon })
     }
@@ -100,10 +94,7 @@ fn cell_size_degrees(precision: usize) -> (f64, f64) {
     let bits = precision * 5;
     let lon_bits = bits.div_ceil(2);
     let lat_bits = bits / 2;
-    (
-        180.0 / f64::from(1u32 << lat_bits),
-        360.0 / f64::from(1u32 << lon_bits),
-    )
+    (180.0 / f64::from(1u32 << lat_bits), 360.0 / f64::from(1u32 << lon_bits))
 }
 
 #[derive(Deserialize)]

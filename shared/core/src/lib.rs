@@ -15,6 +15,7 @@
 //! - [`matching`]: station and rider selection, including the night safety rule.
 //! - [`waybill`]: the e-waybill and its canonical bytes.
 //! - [`signature`]: SM2-with-SM3 signing, verification and key handling.
+//! - [`sla`]: per-step latency against the service levels.
 //! - [`time`]: calendar arithmetic on timestamps passed in.
 //! - [`error`]: the retryable/terminal split every handler relies on.
 
@@ -25,6 +26,7 @@ pub mod geo;
 pub mod matching;
 pub mod saga;
 pub mod signature;
+pub mod sla;
 pub mod state;
 pub mod time;
 pub mod types;

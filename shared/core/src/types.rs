@@ -187,10 +187,12 @@ impl CylinderSpec {
     }
 
     pub fn from_code(code: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.code() == code)
-            .ok_or_else(|| Invalid::new("items.spec", format!("unknown cylinder spec {code:?}; expected one of YSP4.7, YSP12, YSP35.5, YSP118")))
+        Self::ALL.into_iter().find(|s| s.code() == code).ok_or_else(|| {
+            Invalid::new(
+                "items.spec",
+                format!("unknown cylinder spec {code:?}; expected one of YSP4.7, YSP12, YSP35.5, YSP118"),
+            )
+        })
     }
 }
 
@@ -253,10 +255,7 @@ impl Items {
         }
         items.sort_by_key(|i| i.spec);
         if items.windows(2).any(|w| w[0].spec == w[1].spec) {
-            return Err(Invalid::new(
-                "items",
-                "each cylinder spec may appear only once",
-            ));
+            return Err(Invalid::new("items", "each cylinder spec may appear only once"));
         }
         Ok(Self(items))
     }
@@ -286,13 +285,7 @@ mod tests {
     fn phone_is_checked_and_masked() {
         let p = Phone::parse("13800138000").unwrap();
         assert_eq!(p.masked(), "138****8000");
-        for bad in [
-            "1380013800",
-            "23800138000",
-            "12800138000",
-            "1380013800x",
-            "",
-        ] {
+        for bad in ["1380013800", "23800138000", "12800138000", "1380013800x", ""] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
     }

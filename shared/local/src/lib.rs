@@ -1,1 +1,185 @@
-//! The whole Gasline system in one process on the native adapters: for tests, the simulator and demos.
+//! # gasline-local
+//!
+//! The whole system in one process: the four functions' platform-neutral
+//! handlers over the native adapters (SQLite, in-memory key-value, the seeded
+//! faulty queue), routed the way `spin.toml` and the Workers configuration
+//! route them, with a driver that delivers queue messages, retries and
+//! dead-letters them like Cloudflare Queues, and runs the outbox sweeper on a
+//! schedule like the cron trigger. Integration tests, property tests and
+//! `gasline simulate` all run on this.
+
+pub mod demo;
+
+use futures::executor::block_on;
+use gasline_core::event::{Consumer, EventType};
+use gasline_http::{Request, Response};
+use gasline_native::{
+    Clock, Delivery, Faults, FaultyQueue, MemoryKv, NativePorts, NativeServices, NativeVariables, ScriptedHttp,
+    SeededIds, SqliteStore,
+};
+use gasline_store::consume::Outcome;
+
+/// Deliveries of one message before it goes to the dead-letter handler
+/// (as `max_retries = 2` on Cloudflare Queues: three deliveries).
+pub const MAX_QUEUE_ATTEMPTS: u32 = 3;
+/// How often the sweeper runs (the cron schedule), in ms.
+pub const SWEEP_EVERY_MS: i64 = 1_000;
+
+/// What the driver has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    pub delivered: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub sweeps: u64,
+    pub resent_by_sweeper: u64,
+}
+
+/// The running system.
+pub struct System {
+    pub services: NativeServices,
+    pub stats: std::cell::RefCell<DriverStats>,
+    next_sweep: std::cell::Cell<i64>,
+    /// Test-only fault: make this consumer ask for a retry every time.
+    pub failing_consumer: std::cell::Cell<Option<Consumer>>,
+}
+
+impl System {
+    /// A fresh system on a manual clock at `start_ms` (simulated time).
+    pub fn simulated(seed: u64, faults: Faults, start_ms: i64) -> Self {
+        Self::from_services(NativeServices::in_memory(seed, faults, start_ms))
+    }
+
+    /// A fresh system on the real clock (wall-time latencies).
+    pub fn realtime(seed: u64, faults: Faults) -> Self {
+        let clock = Clock::system();
+        let sql = SqliteStore::memory().expect("open in-memory SQLite");
+        if let Err(error) = sql.migrate() {
+            panic!("{error}");
+        }
+        let services = NativeServices {
+            sql,
+            kv: MemoryKv::new(clock.clone()),
+            queue: FaultyQueue::new(clock.clone(), seed, faults),
+            ids: SeededIds::new(clock.clone(), seed ^ 0x5EED),
+            http: ScriptedHttp::new(),
+            variables: NativeVariables::new(),
+            clock,
+        };
+        Self::from_services(services)
+    }
+
+    fn from_services(services: NativeServices) -> Self {
+        let now = services.clock.now();
+        Self {
+            services,
+            stats: std::cell::RefCell::default(),
+            next_sweep: std::cell::Cell::new(now + SWEEP_EVERY_MS),
+            failing_consumer: std::cell::Cell::new(None),
+        }
+    }
+
+    pub fn ports(&self) -> NativePorts<'_> {
+        self.services.ports()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.services.clock.now()
+    }
+
+    /// Serves one HTTP request, routed by path as the Spin manifest does:
+    /// order creation and cancellation to intake, everything else to status.
+    pub fn http(&self, request: Request) -> Response {
+        let path = request.uri().path().to_owned();
+        let ports = self.ports();
+        let to_intake = path == "/v1/orders" || (path.starts_with("/v1/orders/") && path.ends_with("/cancel"));
+        if to_intake {
+            block_on(gasline_intake::handle(request, &ports))
+        } else {
+            block_on(gasline_status::handle(request, &ports))
+        }
+    }
+
+    /// Delivers one message to its consumer, as the queue trigger would.
+    fn dispatch(&self, delivery: &Delivery) -> Outcome {
+        let ports = self.ports();
+        let consumer = EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer);
+        if consumer.is_some() && consumer == self.failing_consumer.get() {
+            return Outcome::Retry;
+        }
+        match consumer {
+            Some(Consumer::Matching) => block_on(gasline_matching::on_message(&delivery.message.body, &ports)),
+            Some(Consumer::Signing) => block_on(gasline_signing::on_message(&delivery.message.body, &ports)),
+            // Notifications: nobody in this system subscribes.
+            None => Outcome::Ack,
+        }
+    }
+
+    /// Delivers every message due now; returns how many were handled.
+    pub fn deliver_due(&self) -> usize {
+        let mut handled = 0;
+        while let Some(delivery) = self.services.queue.pop_due(self.now()) {
+            handled += 1;
+            self.stats.borrow_mut().delivered += 1;
+            match self.dispatch(&delivery) {
+                Outcome::Ack => {}
+                Outcome::Retry if delivery.attempt >= MAX_QUEUE_ATTEMPTS => {
+                    self.stats.borrow_mut().dead_lettered += 1;
+                    let _ = block_on(gasline_status::dead_letter(&delivery.message.body, &self.ports()));
+                }
+                Outcome::Retry => {
+                    self.stats.borrow_mut().retried += 1;
+                    // Exponential backoff: 1 s, 2 s, 4 s …
+                    let backoff = 1_000_i64 << delivery.attempt.saturating_sub(1).min(6);
+                    let at = self.now() + backoff;
+                    self.services.queue.requeue(delivery, at);
+                }
+            }
+        }
+        handled
+    }
+
+    /// Runs the outbox sweeper once (the cron trigger).
+    pub fn sweep(&self) -> gasline_status::SweepReport {
+        let report = block_on(gasline_status::sweep(&self.ports())).unwrap_or_default();
+        let mut stats = self.stats.borrow_mut();
+        stats.sweeps += 1;
+        stats.resent_by_sweeper += report.resent as u64;
+        report
+    }
+
+    /// Delivers and sweeps until `until` (simulated or real time), returning
+    /// early when `done` says so.
+    pub fn run_until(&self, until: i64, mut done: impl FnMut(&Self) -> bool) {
+        loop {
+            self.deliver_due();
+            if self.now() >= self.next_sweep.get() {
+                self.sweep();
+                self.next_sweep.set(self.now() + SWEEP_EVERY_MS);
+                self.deliver_due();
+            }
+            if done(self) || self.now() >= until {
+                return;
+            }
+            let next = self
+                .services
+                .queue
+                .next_due_at()
+                .unwrap_or(i64::MAX)
+                .min(self.next_sweep.get())
+                .min(until);
+            match self.services.clock.as_manual() {
+                Some(manual) => manual.set(next.max(self.now())),
+                None => {
+                    let wait = (next - self.now()).clamp(0, 5);
+                    std::thread::sleep(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0)));
+                }
+            }
+        }
+    }
+
+    /// Runs for `ms` more (simulated or real).
+    pub fn run_for(&self, ms: i64) {
+        self.run_until(self.now() + ms, |_| false);
+    }
+}

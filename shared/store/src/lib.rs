@@ -1,1 +1,35 @@
-//! Typed persistence for Gasline over the SQL port: orders, stock, riders, outbox, processed events, tokens.
+//! # gasline-store
+//!
+//! Everything the functions read from and write to the SQL store, as typed
+//! operations over the [`gasline_ports::SqlStore`] port. Writes are built as
+//! statement lists and committed as one atomic batch ([`order::Change`]), so a
+//! state change, its effects, its outbox events and the processed-event
+//! record always land together or not at all.
+
+pub mod consume;
+pub mod order;
+pub mod outbox;
+pub mod riders;
+pub mod saga;
+pub mod stations;
+pub mod tokens;
+pub mod waybills;
+
+use gasline_ports::{Statement, sql};
+
+/// Makes the batch fail (and roll back) unless the statement just before it
+/// changed exactly one row. See the `batch_guard` table in the migrations.
+pub fn exactly_one_row() -> Statement {
+    sql!("INSERT INTO batch_guard (changed) SELECT changes() WHERE changes() <> 1")
+}
+
+/// The dispatch configuration: the JSON in the `dispatch_config` variable
+/// (any subset of [`gasline_core::config::Config`]'s fields), or the defaults.
+/// An unparsable value is an error, never silently ignored.
+pub async fn config(ports: &impl gasline_ports::Ports) -> Result<gasline_core::config::Config, String> {
+    match ports.variable("dispatch_config").await {
+        None => Ok(gasline_core::config::Config::default()),
+        Some(raw) if raw.trim().is_empty() => Ok(gasline_core::config::Config::default()),
+        Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("dispatch_config is invalid: {e}")),
+    }
+}

@@ -1,0 +1,205 @@
+//! Operations: health, Prometheus metrics, SLA statistics, the outbox
+//! sweeper and the dead-letter handler.
+//!
+//! The sweeper is what makes the saga reliable where the queue is not
+//! (Redis pub/sub on Spin loses messages; any publish can fail after its
+//! state change committed): it re-sends outbox events their consumer has not
+//! recorded, and after `max_deliveries` dead-letters them, failing and
+//! compensating the order if the event was still live.
+
+use std::fmt::Write as _;
+
+use gasline_core::event::Envelope;
+use gasline_core::sla::{self, STEPS};
+use gasline_core::state::OrderEvent;
+use gasline_http::{Problem, Request, Response, authenticate, json};
+use gasline_ports::{Ports, SqlStore, StoreError};
+use gasline_store::consume::{self, Outcome};
+use gasline_store::order::{self, Change};
+use gasline_store::tokens::Role;
+use gasline_store::{outbox, saga};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// How far back `/v1/stats` and `/metrics` look.
+const STATS_WINDOW_MS: i64 = 24 * 3_600_000;
+/// Orders at most in one stats computation.
+const STATS_LIMIT: u32 = 10_000;
+/// Outbox rows handled per sweep.
+const SWEEP_BATCH: u32 = 500;
+
+pub(crate) fn health() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Outbox rows (re-)published.
+    pub resent: usize,
+    /// Rows given up on.
+    pub dead_lettered: usize,
+    /// Orders failed and compensated because a live event died.
+    pub orders_failed: usize,
+    /// Rows whose publish failed again (left for the next sweep).
+    pub publish_failures: usize,
+}
+
+/// Runs one sweep of the outbox.
+pub async fn sweep(ports: &impl Ports) -> Result<SweepReport, StoreError> {
+    let config = gasline_store::config(ports).await.map_err(StoreError::Backend)?;
+    let now = ports.now();
+    let mut report = SweepReport::default();
+    for (row, deliveries) in outbox::due(ports.sql(), now, &config, SWEEP_BATCH).await? {
+        if deliveries >= config.max_deliveries {
+            report.dead_lettered += 1;
+            if give_up(ports, &row.envelope).await? {
+                report.orders_failed += 1;
+            }
+        } else if outbox::resend(ports.sql(), ports.queue(), &row, now).await {
+            report.resent += 1;
+        } else {
+            report.publish_failures += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Marks the event dead and, if it was still live, fails the order and
+/// compensates. Returns whether an order was failed.
+async fn give_up(ports: &impl Ports, envelope: &Envelope) -> Result<bool, StoreError> {
+    for _ in 0..4 {
+        let now = ports.now();
+        let dead = outbox::mark_dead(&envelope.id, now);
+        let Some(order) = order::load(ports.sql(), envelope.order_id.as_str()).await? else {
+            ports.sql().batch(vec![dead]).await?;
+            return Ok(false);
+        };
+        if !consume::still_live(envelope, &order) {
+            ports.sql().batch(vec![dead]).await?;
+            return Ok(false);
+        }
+        let mut change = Change::new(&order, now);
+        let reason = format!("dead_letter: {}", envelope.kind.topic());
+        let mut new_id = || ports.new_id();
+        if saga::close(&mut change, OrderEvent::Failed, &reason, &mut new_id).is_err() {
+            ports.sql().batch(vec![dead]).await?;
+            return Ok(false);
+        }
+        change.effect([dead]);
+        match consume::commit(ports, change).await {
+            Ok(()) => return Ok(true),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Unavailable(
+        "order kept changing while dead-lettering".into(),
+    ))
+}
+
+/// The consumer of the dead-letter queue: a message the queue gave up on.
+pub async fn dead_letter(body: &[u8], ports: &impl Ports) -> Outcome {
+    let Ok(envelope) = Envelope::from_bytes(body) else {
+        return Outcome::Ack;
+    };
+    match give_up(ports, &envelope).await {
+        Ok(_) => Outcome::Ack,
+        Err(_) => Outcome::Retry,
+    }
+}
+
+/// `POST /v1/ops/sweep`: runs the sweeper (for a cron job or an operator).
+pub(crate) async fn sweep_route(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
+    authenticate(ports, request, &[Role::Ops]).await?;
+    let report = sweep(ports).await.map_err(|_| Problem::unavailable())?;
+    Ok(json(StatusCode::OK, &report))
+}
+
+/// `GET /v1/stats`: SLA compliance per step over the last 24 hours.
+pub(crate) async fn stats(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
+    authenticate(ports, request, &[Role::Ops]).await?;
+    let since = ports.now() - STATS_WINDOW_MS;
+    let reached = order::reached_steps(ports.sql(), since, STATS_LIMIT)
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    let by_state = order::count_by_state(ports.sql())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    let body = serde_json::json!({
+        "window_ms": STATS_WINDOW_MS,
+        "orders_in_window": reached.len(),
+        "steps": sla::report(&reached),
+        "orders_by_state": by_state.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub(crate) async fn metrics(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
+    authenticate(ports, request, &[Role::Ops]).await?;
+    let unavailable = |_| Problem::unavailable();
+    let by_state = order::count_by_state(ports.sql()).await.map_err(unavailable)?;
+    let (pending, dead) = outbox::backlog(ports.sql()).await.map_err(unavailable)?;
+    let reached = order::reached_steps(ports.sql(), ports.now() - STATS_WINDOW_MS, STATS_LIMIT)
+        .await
+        .map_err(unavailable)?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP gasline_orders Orders by state.\n# TYPE gasline_orders gauge"
+    );
+    for (state, n) in by_state {
+        let _ = writeln!(out, "gasline_orders{{state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gasline_outbox_pending Outbox events not yet published or not yet processed."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE gasline_outbox_pending gauge\ngasline_outbox_pending {pending}"
+    );
+    let _ = writeln!(out, "# HELP gasline_outbox_dead Outbox events given up on.");
+    let _ = writeln!(out, "# TYPE gasline_outbox_dead gauge\ngasline_outbox_dead {dead}");
+    let _ = writeln!(
+        out,
+        "# HELP gasline_sla_compliance Share of orders reaching a step within its target (24 h)."
+    );
+    let _ = writeln!(out, "# TYPE gasline_sla_compliance gauge");
+    let report = sla::report(&reached);
+    for step in &report {
+        let _ = writeln!(
+            out,
+            "gasline_sla_compliance{{step=\"{}\"}} {}",
+            step.step, step.compliance
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gasline_step_latency_ms Latency from receipt to a step (24 h)."
+    );
+    let _ = writeln!(out, "# TYPE gasline_step_latency_ms gauge");
+    for step in &report {
+        for (q, v) in [("0.5", step.p50_ms), ("0.95", step.p95_ms), ("0.99", step.p99_ms)] {
+            if let Some(v) = v {
+                let _ = writeln!(
+                    out,
+                    "gasline_step_latency_ms{{step=\"{}\",quantile=\"{q}\"}} {v}",
+                    step.step
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "# HELP gasline_sla_target_ms Service level target per step.");
+    let _ = writeln!(out, "# TYPE gasline_sla_target_ms gauge");
+    for (step, target) in STEPS {
+        let _ = writeln!(out, "gasline_sla_target_ms{{step=\"{step}\"}} {target}");
+    }
+    let mut response = http::Response::new(out.into_bytes());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,268 @@
+//! The `gasline` command line on its own: keys, the sample waybill, signing,
+//! canonical bytes, verification, and the error messages users see.
+
+mod support;
+
+use gasline_core::signature::SignedWaybill;
+use gasline_core::waybill::Waybill;
+use serde_json::Value;
+use support::{Scratch, gasline, gasline_ok, path_str, stderr, stdout};
+
+/// Makes a key pair in `scratch` and returns (private, public, key id).
+fn keygen(scratch: &Scratch, name: &str) -> (String, String, String) {
+    let private = scratch.path(&format!("{name}.key.pem"));
+    let public = scratch.path(&format!("{name}.pub.pem"));
+    let out = gasline_ok(["keygen", "--private", path_str(&private), "--public", path_str(&public)]);
+    let out = String::from_utf8(out).unwrap();
+    let key_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("key id "))
+        .expect("keygen prints the key id")
+        .to_owned();
+    (path_str(&private).to_owned(), path_str(&public).to_owned(), key_id)
+}
+
+fn example_file(scratch: &Scratch) -> String {
+    let path = scratch.write("waybill.json", gasline_ok(["waybill", "example"]));
+    path_str(&path).to_owned()
+}
+
+#[test]
+fn example_is_a_valid_pretty_waybill() {
+    let out = String::from_utf8(gasline_ok(["waybill", "example"])).unwrap();
+    let waybill: Waybill = serde_json::from_str(&out).unwrap();
+    assert_eq!(waybill, Waybill::example());
+    assert!(out.contains("\n  \"consignee\": {"), "{out}");
+    assert!(out.contains("王芳") && out.contains("13800138000") && out.contains("YSP35.5"));
+}
+
+#[test]
+fn sign_canonical_and_verify_round_trip() {
+    let scratch = Scratch::new("round-trip");
+    let (private, public, key_id) = keygen(&scratch, "a");
+    assert!(key_id.starts_with("sm2-") && key_id.len() == 20, "{key_id}");
+    let waybill = example_file(&scratch);
+
+    let signed_json = gasline_ok(["waybill", "sign", "--key", &private, &waybill]);
+    let value: Value = serde_json::from_slice(&signed_json).unwrap();
+    let top: Vec<&String> = value.as_object().unwrap().keys().collect();
+    assert_eq!(top.len(), 2, "{top:?}");
+    assert_eq!(value["signature"]["algorithm"], "SM2-SM3");
+    assert_eq!(value["signature"]["key_id"], key_id.as_str());
+    assert_eq!(value["signature"]["signer_id"], "1234567812345678");
+    let signed: SignedWaybill = serde_json::from_value(value).unwrap();
+    assert_eq!(signed.waybill, Waybill::example());
+    let signed_path = scratch.write("signed.json", &signed_json);
+
+    // Signing is deterministic.
+    assert_eq!(
+        gasline_ok(["waybill", "sign", "--key", &private, &waybill]),
+        signed_json
+    );
+
+    let verified = gasline(["waybill", "verify", "--public", &public, path_str(&signed_path)]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert_eq!(stdout(&verified).trim(), format!("valid (key_id {key_id})"));
+
+    // Canonical bytes: the same for the waybill and the signed waybill, no newline.
+    let canonical = gasline_ok(["waybill", "canonical", &waybill]);
+    assert_eq!(canonical, Waybill::example().canonical_bytes());
+    assert_eq!(gasline_ok(["waybill", "canonical", path_str(&signed_path)]), canonical);
+    assert_ne!(canonical.last(), Some(&b'\n'));
+}
+
+#[test]
+fn signer_id_is_configurable() {
+    let scratch = Scratch::new("signer-id");
+    let (private, public, _) = keygen(&scratch, "a");
+    let waybill = example_file(&scratch);
+    let signed = gasline_ok([
+        "waybill",
+        "sign",
+        "--key",
+        &private,
+        "--signer-id",
+        "gasline@shanghai",
+        &waybill,
+    ]);
+    let value: Value = serde_json::from_slice(&signed).unwrap();
+    assert_eq!(value["signature"]["signer_id"], "gasline@shanghai");
+    let path = scratch.write("signed.json", &signed);
+    gasline_ok(["waybill", "verify", "--public", &public, path_str(&path)]);
+}
+
+#[test]
+fn verify_accepts_any_of_several_keys() {
+    let scratch = Scratch::new("rotation");
+    let (_, old_public, _) = keygen(&scratch, "old");
+    let (new_private, new_public, new_id) = keygen(&scratch, "new");
+    let waybill = example_file(&scratch);
+    let signed = scratch.write(
+        "signed.json",
+        gasline_ok(["waybill", "sign", "--key", &new_private, &waybill]),
+    );
+    let signed = path_str(&signed);
+    let both = gasline([
+        "waybill",
+        "verify",
+        "--public",
+        &old_public,
+        "--public",
+        &new_public,
+        signed,
+    ]);
+    assert!(both.status.success(), "{}", stderr(&both));
+    assert!(stdout(&both).contains(&new_id));
+
+    let old_only = gasline(["waybill", "verify", "--public", &old_public, signed]);
+    assert_eq!(old_only.status.code(), Some(1));
+    assert!(stderr(&old_only).contains("unknown key id"), "{}", stderr(&old_only));
+    assert!(stderr(&old_only).contains(&new_id));
+}
+
+#[test]
+fn tampered_waybills_are_rejected_with_the_reason() {
+    let scratch = Scratch::new("tamper");
+    let (private, public, _) = keygen(&scratch, "a");
+    let waybill = example_file(&scratch);
+    let signed: Value = serde_json::from_slice(&gasline_ok(["waybill", "sign", "--key", &private, &waybill])).unwrap();
+    let tampers: [(&str, &str, Value); 4] = [
+        ("/waybill/items/0/quantity", "quantity", Value::from(3)),
+        ("/waybill/rider/id", "rider", Value::from("rd-0002")),
+        (
+            "/waybill/consignee/address",
+            "address",
+            Value::from("上海市黄浦区福州路1号"),
+        ),
+        ("/signature/signer_id", "signer id", Value::from("8765432187654321")),
+    ];
+    for (pointer, what, replacement) in tampers {
+        let mut forged = signed.clone();
+        *forged.pointer_mut(pointer).unwrap() = replacement;
+        let path = scratch.write("forged.json", serde_json::to_vec(&forged).unwrap());
+        let out = gasline(["waybill", "verify", "--public", &public, path_str(&path)]);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        assert!(stdout(&out).is_empty(), "{what}");
+        assert!(stderr(&out).contains("does not match"), "{what}: {}", stderr(&out));
+    }
+
+    let mut forged = signed.clone();
+    forged["signature"]["algorithm"] = Value::from("SM2-SHA256");
+    let path = scratch.write("forged.json", serde_json::to_vec(&forged).unwrap());
+    let out = gasline(["waybill", "verify", "--public", &public, path_str(&path)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unsupported signature algorithm"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut forged = signed;
+    forged["signature"]["value"] = Value::from("%%%");
+    let path = scratch.write("forged.json", serde_json::to_vec(&forged).unwrap());
+    let out = gasline(["waybill", "verify", "--public", &public, path_str(&path)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("base64"), "{}", stderr(&out));
+}
+
+#[test]
+fn keygen_protects_the_private_key() {
+    let scratch = Scratch::new("keygen");
+    let (private, public, first_id) = keygen(&scratch, "a");
+    let before = std::fs::read(&private).unwrap();
+    assert!(before.starts_with(b"-----BEGIN PRIVATE KEY-----\n"));
+    assert!(
+        std::fs::read(&public)
+            .unwrap()
+            .starts_with(b"-----BEGIN PUBLIC KEY-----\n")
+    );
+
+    let again = gasline(["keygen", "--private", &private, "--public", &public]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("refusing to overwrite"), "{}", stderr(&again));
+    assert!(stderr(&again).contains("--force"));
+    assert_eq!(std::fs::read(&private).unwrap(), before);
+
+    let forced = String::from_utf8(gasline_ok([
+        "keygen",
+        "--private",
+        &private,
+        "--public",
+        &public,
+        "--force",
+    ]))
+    .unwrap();
+    assert_ne!(std::fs::read(&private).unwrap(), before);
+    assert!(!forced.contains(&first_id));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+}
+
+#[test]
+fn input_errors_are_clear() {
+    let scratch = Scratch::new("errors");
+    let (private, public, _) = keygen(&scratch, "a");
+    let missing = path_str(&scratch.path("missing.json")).to_owned();
+
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["waybill".into(), "canonical".into(), missing.clone()],
+            "No such file",
+        ),
+        (
+            vec![
+                "waybill".into(),
+                "verify".into(),
+                "--public".into(),
+                public.clone(),
+                missing.clone(),
+            ],
+            "missing.json",
+        ),
+        (
+            vec![
+                "waybill".into(),
+                "sign".into(),
+                "--key".into(),
+                public.clone(),
+                example_file(&scratch),
+            ],
+            "not an SM2 private key",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = gasline(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    }
+
+    let bad_json = scratch.write("bad.json", "{\"format\": ");
+    let out = gasline(["waybill", "canonical", path_str(&bad_json)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+
+    let mut extra: Value = serde_json::from_slice(&gasline_ok(["waybill", "example"])).unwrap();
+    extra["consignee"]["floor"] = Value::from(5);
+    let extra = scratch.write("extra.json", serde_json::to_vec(&extra).unwrap());
+    let out = gasline(["waybill", "sign", "--key", &private, path_str(&extra)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unknown field `floor`"), "{}", stderr(&out));
+
+    let mut wrong_format: Value = serde_json::from_slice(&gasline_ok(["waybill", "example"])).unwrap();
+    wrong_format["format"] = Value::from("gasline-waybill/9");
+    let wrong_format = scratch.write("v9.json", serde_json::to_vec(&wrong_format).unwrap());
+    let out = gasline(["waybill", "sign", "--key", &private, path_str(&wrong_format)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unsupported waybill format"), "{}", stderr(&out));
+
+    // An unsigned waybill handed to verify says so.
+    let waybill = example_file(&scratch);
+    let out = gasline(["waybill", "verify", "--public", &public, &waybill]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("without a signature"), "{}", stderr(&out));
+}

@@ -1,0 +1,145 @@
+//! The transactional outbox: events are written in the same batch as the
+//! state change they announce, published right after the commit, and re-sent
+//! by the sweeper until their consumer has recorded them as processed.
+
+use gasline_core::Millis;
+use gasline_core::config::Config;
+use gasline_core::event::Envelope;
+use gasline_ports::{Message, Publisher, Row, SqlStore, Statement, StoreError, sql};
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub envelope: Envelope,
+    /// Deliver no earlier than this (delayed events: timeouts, retries).
+    pub available_at: Millis,
+}
+
+impl OutboxRow {
+    pub fn new(envelope: Envelope, available_at: Millis) -> Self {
+        Self { envelope, available_at }
+    }
+
+    /// The statement that writes this row.
+    pub fn insert(&self) -> Statement {
+        let e = &self.envelope;
+        sql!(
+            "INSERT INTO outbox (event_id, order_id, seq, topic, body, consumer, available_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            e.id.as_str(),
+            e.order_id.as_str(),
+            i64::try_from(e.seq).unwrap_or(i64::MAX),
+            e.kind.topic(),
+            String::from_utf8(e.to_bytes()).expect("JSON is UTF-8"),
+            e.kind.consumer().map(|c| c.as_str()),
+            self.available_at,
+            e.at,
+        )
+    }
+
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let body = row.text("body")?;
+        let envelope = Envelope::from_bytes(body.as_bytes()).map_err(StoreError::Backend)?;
+        Ok(Self {
+            envelope,
+            available_at: row.int("available_at")?,
+        })
+    }
+
+    /// The queue message for this row, delayed by whatever is left of its wait.
+    pub fn message(&self, now: Millis) -> Message {
+        let wait_ms = (self.available_at - now).max(0);
+        Message {
+            topic: self.envelope.kind.topic().to_owned(),
+            body: self.envelope.to_bytes(),
+            delay_seconds: u32::try_from((wait_ms + 999) / 1000).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Publishes rows just committed and marks each one sent. A failed publish
+/// is left for the sweeper; it never fails the caller (the state change has
+/// already happened).
+pub async fn publish(sql: &impl SqlStore, queue: &impl Publisher, rows: &[OutboxRow], now: Millis) -> usize {
+    let mut sent = 0;
+    for row in rows {
+        if queue.publish(row.message(now)).await.is_ok() {
+            sent += 1;
+            // Losing this update only means one extra re-send.
+            let _ = sql.batch(vec![mark_sent(&row.envelope.id, now)]).await;
+        }
+    }
+    sent
+}
+
+fn mark_sent(event_id: &str, now: Millis) -> Statement {
+    sql!(
+        "UPDATE outbox SET sent_at = ?2, deliveries = deliveries + 1 WHERE event_id = ?1",
+        event_id,
+        now
+    )
+}
+
+/// Rows the sweeper must (re-)send now: never published and older than the
+/// redelivery grace, or published but not yet processed by their consumer
+/// within the grace. Oldest first, at most `limit`.
+pub async fn due(
+    sql: &impl SqlStore,
+    now: Millis,
+    config: &Config,
+    limit: u32,
+) -> Result<Vec<(OutboxRow, u32)>, StoreError> {
+    let cutoff = now - config.outbox_redeliver_ms;
+    let rows = sql
+        .query(sql!(
+            "SELECT o.body, o.available_at, o.deliveries FROM outbox o \
+             WHERE o.dead_at IS NULL \
+               AND ((o.sent_at IS NULL AND o.created_at <= ?1 AND o.available_at <= ?2) \
+                 OR (o.consumer IS NOT NULL AND o.sent_at <= ?1 AND o.available_at <= ?1 \
+                     AND NOT EXISTS (SELECT 1 FROM processed_events p \
+                                     WHERE p.consumer = o.consumer AND p.event_id = o.event_id))) \
+             ORDER BY o.available_at LIMIT ?3",
+            cutoff,
+            now + 1_000,
+            limit
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                OutboxRow::from_row(r)?,
+                u32::try_from(r.int("deliveries")?).unwrap_or(u32::MAX),
+            ))
+        })
+        .collect()
+}
+
+/// Re-sends one row found by [`due`].
+pub async fn resend(sql: &impl SqlStore, queue: &impl Publisher, row: &OutboxRow, now: Millis) -> bool {
+    publish(sql, queue, std::slice::from_ref(row), now).await == 1
+}
+
+/// Marks a row dead (given up on); the caller compensates the order.
+pub fn mark_dead(event_id: &str, now: Millis) -> Statement {
+    sql!(
+        "UPDATE outbox SET dead_at = ?2 WHERE event_id = ?1 AND dead_at IS NULL",
+        event_id,
+        now
+    )
+}
+
+/// Counts for /metrics: pending (unsent or unprocessed) and dead rows.
+pub async fn backlog(sql: &impl SqlStore) -> Result<(i64, i64), StoreError> {
+    let rows = sql
+        .query(sql!(
+            "SELECT \
+               (SELECT COUNT(*) FROM outbox o WHERE o.dead_at IS NULL AND (o.sent_at IS NULL OR (o.consumer IS NOT NULL \
+                  AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = o.consumer AND p.event_id = o.event_id)))) AS pending, \
+               (SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead"
+        ))
+        .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Backend("no backlog row".into()))?;
+    Ok((row.int("pending")?, row.int("dead")?))
+}

@@ -1,0 +1,126 @@
+//! Riders: positions indexed by geohash cell, and the conditional statements
+//! that assign and free them. A rider row is the single source of truth for
+//! "is this rider free": assignment is `UPDATE … WHERE status = 'available'`.
+
+use gasline_core::Millis;
+use gasline_core::geo::GeoPoint;
+use gasline_core::matching::RiderCandidate;
+use gasline_core::types::{OrderId, RiderId};
+use gasline_ports::{SqlStore, Statement, StoreError, Value, sql};
+
+use crate::exactly_one_row;
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Available riders whose last position falls in one of `cells`.
+pub async fn available_in_cells(sql: &impl SqlStore, cells: &[String]) -> Result<Vec<RiderCandidate>, StoreError> {
+    if cells.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = (1..=cells.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = Statement::new(
+        format!(
+            "SELECT id, lat, lon, located_at FROM riders WHERE status = 'available' AND cell IN ({placeholders}) ORDER BY id"
+        ),
+        cells.iter().map(|c| Value::from(c.as_str())).collect(),
+    );
+    let rows = sql.query(statement).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RiderCandidate {
+                id: RiderId::parse(r.text("id")?).map_err(backend)?,
+                location: GeoPoint::new(r.real("lat")?, r.real("lon")?).map_err(backend)?,
+                located_at: r.int("located_at")?,
+                available: true,
+            })
+        })
+        .collect()
+}
+
+/// Assigns `rider` to `order` only if the rider is still available.
+pub fn assign_rider(rider: &RiderId, order: &OrderId) -> Vec<Statement> {
+    vec![
+        sql!(
+            "UPDATE riders SET status = 'assigned', active_order_id = ?2 WHERE id = ?1 AND status = 'available'",
+            rider.as_str(),
+            order.as_str()
+        ),
+        exactly_one_row(),
+    ]
+}
+
+/// Frees `rider` if it is still on `order` (no-op otherwise).
+pub fn free_rider(rider: &RiderId, order: &OrderId) -> Statement {
+    sql!(
+        "UPDATE riders SET status = 'available', active_order_id = NULL WHERE id = ?1 AND active_order_id = ?2",
+        rider.as_str(),
+        order.as_str()
+    )
+}
+
+/// A rider's public details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiderInfo {
+    pub id: RiderId,
+    pub name: String,
+    pub status: String,
+    pub active_order_id: Option<String>,
+    pub location: Option<GeoPoint>,
+    pub located_at: Option<Millis>,
+}
+
+pub async fn info(sql: &impl SqlStore, id: &RiderId) -> Result<Option<RiderInfo>, StoreError> {
+    let rows = sql
+        .query(sql!(
+            "SELECT name, status, active_order_id, lat, lon, located_at FROM riders WHERE id = ?1",
+            id.as_str()
+        ))
+        .await?;
+    rows.first()
+        .map(|r| {
+            let location = match (r.value("lat")?, r.value("lon")?) {
+                (Value::Null, _) | (_, Value::Null) => None,
+                _ => Some(GeoPoint::new(r.real("lat")?, r.real("lon")?).map_err(backend)?),
+            };
+            Ok(RiderInfo {
+                id: id.clone(),
+                name: r.text("name")?,
+                status: r.text("status")?,
+                active_order_id: r.opt_text("active_order_id")?,
+                location,
+                located_at: r.opt_int("located_at")?,
+            })
+        })
+        .transpose()
+}
+
+/// Records a rider's position and, when given, availability. A rider on an
+/// order stays `assigned` whatever it says; going on/off duty only switches
+/// between `available` and `offline`.
+pub fn update_location(rider: &RiderId, at: GeoPoint, available: Option<bool>, now: Millis) -> Vec<Statement> {
+    let mut stmts = vec![
+        sql!(
+            "UPDATE riders SET lat = ?2, lon = ?3, cell = ?4, located_at = ?5 WHERE id = ?1",
+            rider.as_str(),
+            at.lat,
+            at.lon,
+            at.cell(),
+            now
+        ),
+        exactly_one_row(),
+    ];
+    if let Some(available) = available {
+        let status = if available { "available" } else { "offline" };
+        stmts.push(sql!(
+            "UPDATE riders SET status = ?2 WHERE id = ?1 AND status <> 'assigned'",
+            rider.as_str(),
+            status
+        ));
+    }
+    stmts
+}
