@@ -46,3 +46,363 @@ fn order_reaches_signed_waybill_then_delivered() {
     assert_eq!(world.status(&id)["state"], "delivered");
     assert_eq!(world.rider_status(&rider), ("available".to_owned(), None));
 }
+
+use gasline_core::geo::GeoPoint;
+use gasline_core::types::CylinderSpec;
+use gasline_local::demo::{StationSpec, add_rider, add_station};
+use gasline_native::Faults;
+use gasline_ports::sql;
+
+const ACCEPT_TIMEOUT_MS: i64 = 90_000;
+
+/// A world with one station 1 km from the centre and `riders` riders near it.
+fn one_station(start_ms: i64, stock: u32, monitored: bool, riders: usize) -> World {
+    let mut world = World::empty(7, start_ms);
+    let spec = StationSpec {
+        id: "st-test-01",
+        name: "测试站",
+        lat: CENTRE_LAT + 0.009,
+        lon: CENTRE_LON,
+        monitored,
+        stock: &[(CylinderSpec::Ysp35_5, stock)],
+    };
+    let token = add_station(&world.system, &spec, world.seed());
+    world.creds.stations.push((spec.id.to_owned(), token));
+    for i in 0..riders {
+        let id = format!("rd-t{i}");
+        #[allow(clippy::cast_precision_loss)]
+        let at = GeoPoint::new(CENTRE_LAT + 0.009 + 0.001 * (i as f64 + 1.0), CENTRE_LON).unwrap();
+        let token = add_rider(&world.system, &id, "测试骑手", at, world.seed());
+        world.creds.riders.push((id, token));
+    }
+    world
+}
+
+/// Every rider posts its current position, as terminals do every few seconds.
+fn report_positions(world: &World) {
+    for (id, token) in &world.creds.riders {
+        let rows = world.query(sql!("SELECT lat, lon FROM riders WHERE id = ?1", id.as_str()));
+        let body =
+            serde_json::json!({"location": {"lat": rows[0].real("lat").unwrap(), "lon": rows[0].real("lon").unwrap()}});
+        let (code, json) = world.post(&format!("/v1/riders/{id}/location"), token, &body.to_string());
+        assert_eq!(code, 200, "{json:#}");
+    }
+}
+
+fn timeline_states(status: &serde_json::Value) -> Vec<String> {
+    status["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn waybill_statuses(world: &World, order: &str) -> Vec<(String, bool)> {
+    world
+        .query(sql!(
+            "SELECT status, void_record FROM waybills WHERE order_id = ?1 ORDER BY assignment",
+            order
+        ))
+        .iter()
+        .map(|r| (r.text("status").unwrap(), r.opt_text("void_record").unwrap().is_some()))
+        .collect()
+}
+
+#[test]
+fn no_stock_rejects_and_changes_no_stock() {
+    let world = one_station(NOON_SHANGHAI, 1, false, 1);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    world.system.run_for(2_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("rejected"), Some("no_stock"))
+    );
+    assert_eq!(timeline_states(&status), ["received", "rejected"]);
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (1, 0));
+    assert_eq!(world.rider_status("rd-t0"), ("available".to_owned(), None));
+}
+
+#[test]
+fn outside_every_radius_rejects() {
+    let world = World::demo(2, 4);
+    let id = world.place_order(&world.order_body(31.90, 121.47, 1));
+    world.system.run_for(2_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("rejected"), Some("out_of_area"))
+    );
+    assert_eq!(world.stock("st-huangpu-01", "YSP35.5"), (60, 0));
+}
+
+#[test]
+fn night_rule_blocks_the_only_unmonitored_station() {
+    let world = one_station(NIGHT_SHANGHAI, 10, false, 1);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(2_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("rejected"), Some("night_safety"))
+    );
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+    assert_eq!(world.rider_status("rd-t0"), ("available".to_owned(), None));
+
+    // The same order at a monitored station is served at night.
+    let monitored = one_station(NIGHT_SHANGHAI, 10, true, 1);
+    let id = monitored.place_order(&monitored.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    monitored.system.run_for(2_000);
+    assert_eq!(monitored.status(&id)["state"], "waybill_signed");
+}
+
+#[test]
+fn no_rider_retries_then_rejects_and_releases_stock() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 0);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    world.system.run_for(1_000);
+    assert_eq!(world.status(&id)["state"], "source_allocated");
+    assert_eq!(
+        world.stock("st-test-01", "YSP35.5"),
+        (10, 2),
+        "stock is pre-locked while waiting for a rider"
+    );
+    world.system.run_for(60_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("rejected"), Some("no_rider"))
+    );
+    assert_eq!(timeline_states(&status), ["received", "source_allocated", "rejected"]);
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+    let allocations = world.query(sql!("SELECT status FROM allocations WHERE order_id = ?1", id.as_str()));
+    assert_eq!(allocations[0].text("status").unwrap(), "released");
+}
+
+#[test]
+fn a_rider_who_comes_online_is_assigned_on_retry() {
+    let mut world = one_station(NOON_SHANGHAI, 10, false, 0);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(1_000);
+    let at = GeoPoint::new(CENTRE_LAT + 0.01, CENTRE_LON).unwrap();
+    let token = add_rider(&world.system, "rd-late", "迟到骑手", at, world.seed());
+    world.creds.riders.push(("rd-late".into(), token));
+    world.system.run_for(10_000);
+    let status = world.status(&id);
+    assert_eq!(status["state"], "waybill_signed");
+    assert_eq!(status["rider_id"], "rd-late");
+}
+
+#[test]
+fn rider_timeout_reassigns_excluding_that_rider() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 2);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(2_000);
+    let first = world.status(&id)["rider_id"].as_str().unwrap().to_owned();
+    world.system.run_for(ACCEPT_TIMEOUT_MS);
+    let status = world.status(&id);
+    assert_eq!(status["state"], "waybill_signed", "{status:#}");
+    let second = status["rider_id"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    assert_eq!(world.rider_status(&first), ("available".to_owned(), None));
+    assert_eq!(
+        world.stock("st-test-01", "YSP35.5"),
+        (10, 1),
+        "stock stays locked across the reassignment"
+    );
+    assert_eq!(
+        timeline_states(&status),
+        [
+            "received",
+            "source_allocated",
+            "rider_assigned",
+            "waybill_signed",
+            "source_allocated",
+            "rider_assigned",
+            "waybill_signed"
+        ]
+    );
+    assert_eq!(
+        waybill_statuses(&world, &id),
+        [("void".to_owned(), true), ("issued".to_owned(), false)]
+    );
+    // The first rider can no longer act on the order.
+    let (code, _) = world.post(&format!("/v1/orders/{id}/accept"), &world.rider_token(&first), "");
+    assert_eq!(code, 404);
+    assert_eq!(
+        world
+            .post(&format!("/v1/orders/{id}/accept"), &world.rider_token(&second), "")
+            .0,
+        200
+    );
+    world.system.run_for(ACCEPT_TIMEOUT_MS * 2);
+    assert_eq!(
+        world.status(&id)["state"],
+        "accepted",
+        "an accepted order does not time out"
+    );
+}
+
+#[test]
+fn rider_timeouts_past_the_limit_fail_and_compensate() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 4);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    // Riders keep reporting their positions (they go stale after two minutes).
+    for _ in 0..8 {
+        report_positions(&world);
+        world.system.run_for(ACCEPT_TIMEOUT_MS / 2);
+    }
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("failed"), Some("rider_timeout_limit"))
+    );
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+    for i in 0..4 {
+        assert_eq!(world.rider_status(&format!("rd-t{i}")), ("available".to_owned(), None));
+    }
+    let waybills = waybill_statuses(&world, &id);
+    assert_eq!(waybills.len(), 3, "three riders were tried");
+    assert!(
+        waybills.iter().all(|(s, signed_void)| s == "void" && *signed_void),
+        "{waybills:?}"
+    );
+}
+
+#[test]
+fn cancel_before_pickup_compensates_in_reverse() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    world.system.run_for(2_000);
+    assert_eq!(world.status(&id)["state"], "waybill_signed");
+    let (code, body) = world.post(
+        &format!("/v1/orders/{id}/cancel"),
+        &world.creds.app,
+        r#"{"reason":"不需要了"}"#,
+    );
+    assert_eq!(code, 200, "{body:#}");
+    world.system.run_for(2_000);
+    let status = world.status(&id);
+    assert_eq!(status["state"], "cancelled");
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+    assert_eq!(world.rider_status("rd-t0"), ("available".to_owned(), None));
+    assert_eq!(waybill_statuses(&world, &id), [("void".to_owned(), true)]);
+    // A second cancel is harmless; progress on a cancelled order is refused.
+    assert_eq!(
+        world.post(&format!("/v1/orders/{id}/cancel"), &world.creds.app, "").0,
+        200
+    );
+    assert_eq!(
+        world
+            .post(&format!("/v1/orders/{id}/accept"), &world.rider_token("rd-t0"), "")
+            .0,
+        409
+    );
+}
+
+#[test]
+fn cancel_after_pickup_is_refused() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(2_000);
+    let token = world.rider_token("rd-t0");
+    assert_eq!(world.post(&format!("/v1/orders/{id}/accept"), &token, "").0, 200);
+    let pickup = r#"{"cylinders":[{"spec":"YSP35.5","trace_code":"LPG12345678"}]}"#;
+    assert_eq!(world.post(&format!("/v1/orders/{id}/pickup"), &token, pickup).0, 200);
+    assert_eq!(
+        world.post(&format!("/v1/orders/{id}/cancel"), &world.creds.app, "").0,
+        409
+    );
+    assert_eq!(world.status(&id)["state"], "picked_up");
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (9, 0));
+}
+
+#[test]
+fn signing_failure_fails_the_order_and_compensates() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    world.system.services.variables.remove("signing_key");
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    world.system.run_for(2_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("failed"), Some("signing_failed"))
+    );
+    assert_eq!(
+        timeline_states(&status),
+        ["received", "source_allocated", "rider_assigned", "failed"]
+    );
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+    assert_eq!(world.rider_status("rd-t0"), ("available".to_owned(), None));
+    assert!(waybill_statuses(&world, &id).is_empty());
+}
+
+#[test]
+fn a_consumer_that_keeps_failing_is_dead_lettered_and_compensated() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    world
+        .system
+        .failing_consumer
+        .set(Some(gasline_core::event::Consumer::Signing));
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    world.system.run_for(30_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("failed"), Some("dead_letter: rider.assigned"))
+    );
+    assert!(world.system.stats.borrow().retried >= 2);
+    assert!(world.system.stats.borrow().dead_lettered >= 1);
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+    assert_eq!(world.rider_status("rd-t0"), ("available".to_owned(), None));
+}
+
+#[test]
+fn lost_publishes_are_recovered_by_the_sweeper() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    // Every publish is accepted and then lost, as Redis pub/sub can.
+    world.system.services.queue.set_faults(Faults {
+        drop: 1.0,
+        ..Faults::none()
+    });
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(3_000);
+    assert_eq!(world.status(&id)["state"], "received", "nothing was delivered");
+    world.system.services.queue.set_faults(Faults::none());
+    world.system.run_for(20_000);
+    assert_eq!(world.status(&id)["state"], "waybill_signed");
+    assert!(world.system.stats.borrow().resent_by_sweeper >= 1);
+}
+
+#[test]
+fn duplicated_messages_apply_once() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 2);
+    world.system.services.queue.set_faults(Faults {
+        duplicate: 1.0,
+        max_extra_delay_ms: 500,
+        ..Faults::none()
+    });
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 3));
+    world.system.run_for(5_000);
+    let status = world.status(&id);
+    assert_eq!(status["state"], "waybill_signed");
+    assert_eq!(timeline_states(&status).len(), 4, "each step once");
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 3));
+    assert_eq!(waybill_statuses(&world, &id).len(), 1);
+    let busy = world.query(sql!("SELECT COUNT(*) AS n FROM riders WHERE status = 'assigned'"));
+    assert_eq!(busy[0].int("n").unwrap(), 1);
+}
+
+#[test]
+fn same_idempotency_key_returns_the_same_order() {
+    let world = World::demo(3, 4);
+    let body = world.order_body(CENTRE_LAT, CENTRE_LON, 1);
+    let headers = [("idempotency-key", "order-abc-1")];
+    let first = world.request("POST", "/v1/orders", Some(&world.creds.app), &headers, &body);
+    let second = world.request("POST", "/v1/orders", Some(&world.creds.app), &headers, &body);
+    assert_eq!((first.0, second.0), (202, 202));
+    assert_eq!(first.1["id"], second.1["id"]);
+    let orders = world.query(sql!("SELECT COUNT(*) AS n FROM orders"));
+    assert_eq!(orders[0].int("n").unwrap(), 1);
+}
