@@ -119,7 +119,7 @@ impl World {
 
     /// Places an order with a fresh idempotency key; returns its id.
     pub fn place_order(&self, body: &str) -> String {
-        let key = format!("k-{}", self.system.ports().ids.next_id());
+        let key = format!("k-{}", self.system.services.ids.next_id());
         let (status, json) = self.request(
             "POST",
             "/v1/orders",

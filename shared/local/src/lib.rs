@@ -9,19 +9,26 @@
 //! `gasline simulate` all run on this.
 
 pub mod demo;
+pub mod ports;
 
 use futures::executor::block_on;
 use gasline_core::event::{Consumer, EventType};
 use gasline_http::{Request, Response};
 use gasline_native::{
-    Clock, Delivery, Faults, FaultyQueue, MemoryKv, NativePorts, NativeServices, NativeVariables, ScriptedHttp,
-    SeededIds, SqliteStore,
+    Clock, Delivery, Faults, FaultyQueue, MemoryKv, NativeServices, NativeVariables, ScriptedHttp, SeededIds,
+    SqliteStore,
 };
 use gasline_store::consume::Outcome;
+pub use ports::LocalPorts;
 
 /// Deliveries of one message before it goes to the dead-letter handler
 /// (as `max_retries = 2` on Cloudflare Queues: three deliveries).
 pub const MAX_QUEUE_ATTEMPTS: u32 = 3;
+/// In simulated time, messages due within one window of this many ms are
+/// delivered together (the queue's batch timeout).
+pub const BATCH_WINDOW_MS: i64 = 100;
+/// Messages handled concurrently at most (a consumer batch).
+pub const MAX_CONCURRENT: usize = 16;
 /// How often the sweeper runs (the cron schedule), in ms.
 pub const SWEEP_EVERY_MS: i64 = 1_000;
 
@@ -79,8 +86,9 @@ impl System {
         }
     }
 
-    pub fn ports(&self) -> NativePorts<'_> {
-        self.services.ports()
+    /// The ports handlers get (SQL yields between statements, see [`ports`]).
+    pub fn ports(&self) -> LocalPorts<'_> {
+        LocalPorts::new(&self.services)
     }
 
     pub fn now(&self) -> i64 {
@@ -101,27 +109,49 @@ impl System {
     }
 
     /// Delivers one message to its consumer, as the queue trigger would.
-    fn dispatch(&self, delivery: &Delivery) -> Outcome {
+    async fn dispatch(&self, delivery: &Delivery) -> Outcome {
         let ports = self.ports();
         let consumer = EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer);
         if consumer.is_some() && consumer == self.failing_consumer.get() {
             return Outcome::Retry;
         }
         match consumer {
-            Some(Consumer::Matching) => block_on(gasline_matching::on_message(&delivery.message.body, &ports)),
-            Some(Consumer::Signing) => block_on(gasline_signing::on_message(&delivery.message.body, &ports)),
+            Some(Consumer::Matching) => gasline_matching::on_message(&delivery.message.body, &ports).await,
+            Some(Consumer::Signing) => gasline_signing::on_message(&delivery.message.body, &ports).await,
             // Notifications: nobody in this system subscribes.
             None => Outcome::Ack,
         }
     }
 
     /// Delivers every message due now; returns how many were handled.
+    /// Messages due together are handled concurrently (interleaved at each
+    /// SQL statement), as a queue consumer's batch or parallel invocations are.
     pub fn deliver_due(&self) -> usize {
         let mut handled = 0;
-        while let Some(delivery) = self.services.queue.pop_due(self.now()) {
-            handled += 1;
-            self.stats.borrow_mut().delivered += 1;
-            match self.dispatch(&delivery) {
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < MAX_CONCURRENT {
+                match self.services.queue.pop_due(self.now()) {
+                    Some(delivery) => batch.push(delivery),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                return handled;
+            }
+            handled += batch.len();
+            self.stats.borrow_mut().delivered += batch.len() as u64;
+            let outcomes = block_on(futures::future::join_all(batch.iter().map(|d| self.dispatch(d))));
+            for (delivery, outcome) in batch.into_iter().zip(outcomes) {
+                self.settle(delivery, outcome);
+            }
+        }
+    }
+
+    /// Acknowledges, retries with backoff, or dead-letters one delivery.
+    fn settle(&self, delivery: Delivery, outcome: Outcome) {
+        {
+            match outcome {
                 Outcome::Ack => {}
                 Outcome::Retry if delivery.attempt >= MAX_QUEUE_ATTEMPTS => {
                     self.stats.borrow_mut().dead_lettered += 1;
@@ -136,7 +166,6 @@ impl System {
                 }
             }
         }
-        handled
     }
 
     /// Runs the outbox sweeper once (the cron trigger).
@@ -169,7 +198,13 @@ impl System {
                 .min(self.next_sweep.get())
                 .min(until);
             match self.services.clock.as_manual() {
-                Some(manual) => manual.set(next.max(self.now())),
+                // Simulated time moves in batch windows: messages due within
+                // the same window are delivered together, as a queue consumer
+                // receives a batch, so concurrent handlers really race.
+                Some(manual) => {
+                    let window_end = next.div_euclid(BATCH_WINDOW_MS) * BATCH_WINDOW_MS + BATCH_WINDOW_MS - 1;
+                    manual.set(window_end.min(until).max(self.now()));
+                }
                 None => {
                     let wait = (next - self.now()).clamp(0, 5);
                     std::thread::sleep(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0)));
