@@ -8,6 +8,8 @@
 //! [`Command`] and one function, so adding one (e.g. `simulate`) is a variant
 //! and a match arm.
 
+mod simulate;
+
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use gasline_core::signature::{
 };
 use gasline_core::waybill::Waybill;
 
-/// Gasline operations: SM2 keys and e-waybills.
+/// Gasline operations: SM2 keys, e-waybills and the saga simulator.
 #[derive(Debug, Parser)]
 #[command(name = "gasline", version, about, propagate_version = true)]
 struct Cli {
@@ -35,6 +37,9 @@ enum Command {
     /// Print, sign, canonicalize and verify e-waybills.
     #[command(subcommand)]
     Waybill(WaybillCommand),
+    /// Run demo orders through the whole saga in-process and report per-step
+    /// latency against the service levels (3 s / 5 s / 10 s).
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +115,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Waybill(WaybillCommand::Sign(args)) => sign(&args),
         Command::Waybill(WaybillCommand::Canonical(args)) => canonical(&args),
         Command::Waybill(WaybillCommand::Verify(args)) => verify(&args),
+        Command::Simulate(args) => simulate::simulate(&args),
     }
 }
 
