@@ -8,7 +8,7 @@
 //! compensates and rejects. Every message ends acknowledged or retried; no
 //! error escapes to the runtime.
 
-use std::collections::HashMap;
+mod traffic;
 
 use gasline_core::config::Config;
 use gasline_core::error::Failure;
@@ -17,7 +17,7 @@ use gasline_core::geo::GeoPoint;
 use gasline_core::matching::{Conditions, Rejection, choose, rank_riders, static_traffic_factor};
 use gasline_core::state::OrderEvent;
 use gasline_core::types::RiderId;
-use gasline_ports::{KvStore, Ports, StoreError};
+use gasline_ports::{Ports, StoreError};
 use gasline_store::consume::{self, Outcome, Received};
 use gasline_store::order::{Change, OrderRecord};
 use gasline_store::{riders, saga, stations};
@@ -60,31 +60,6 @@ fn store_failure(e: StoreError) -> Failure {
     Failure::Retryable(e.to_string())
 }
 
-/// Traffic factors for the cells around the points: cached GIS values from
-/// the key-value store where present, the static heat map otherwise.
-async fn traffic_map(ports: &impl Ports, points: &[GeoPoint], config: &Config) -> HashMap<String, f64> {
-    let fallback = static_traffic_factor(ports.now(), config);
-    let mut map = HashMap::new();
-    for point in points {
-        let cell = point.cell();
-        if map.contains_key(&cell) {
-            continue;
-        }
-        let cached = match ports.kv().get(&format!("traffic:{cell}")).await {
-            Ok(Some(bytes)) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|s| s.trim().parse::<f64>().ok()),
-            // The cache is an optimisation: a failing KV never stops matching.
-            _ => None,
-        };
-        let factor = cached
-            .filter(|f| f.is_finite() && (1.0..=10.0).contains(f))
-            .unwrap_or(fallback);
-        map.insert(cell, factor);
-    }
-    map
-}
-
 /// `order.created`: choose station and rider, lock and assign, or reject.
 async fn allocate(
     ports: &impl Ports,
@@ -114,7 +89,7 @@ async fn allocate(
         .map(|s| s.location)
         .chain(candidates.iter().map(|r| r.location))
         .collect();
-    let traffic = traffic_map(ports, &points, config).await;
+    let traffic = traffic::traffic_map(ports, &points, config).await;
     let fallback = static_traffic_factor(now, config);
     let lookup = |p: GeoPoint| traffic.get(&p.cell()).copied().unwrap_or(fallback);
     let conditions = Conditions {
@@ -216,7 +191,7 @@ async fn find_rider(ports: &impl Ports, order: &OrderRecord, config: &Config) ->
         .await
         .map_err(store_failure)?;
     let points: Vec<GeoPoint> = candidates.iter().map(|r| r.location).collect();
-    let traffic = traffic_map(ports, &points, config).await;
+    let traffic = traffic::traffic_map(ports, &points, config).await;
     let now = ports.now();
     let fallback = static_traffic_factor(now, config);
     let lookup = |p: GeoPoint| traffic.get(&p.cell()).copied().unwrap_or(fallback);

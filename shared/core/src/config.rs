@@ -43,6 +43,14 @@ pub struct Config {
     pub leak_alarm_ppm: f64,
     /// Maximum request body accepted by the HTTP functions (bytes).
     pub max_body_bytes: usize,
+    /// Timeout of one call to the GIS traffic service (ms).
+    pub gis_timeout_ms: u32,
+    /// How long a GIS traffic factor stays cached in the key-value store (s).
+    pub traffic_cache_ttl_s: u32,
+    /// Consecutive GIS failures that open the circuit breaker…
+    pub gis_breaker_failures: u32,
+    /// …which then stays open (static heat map only) this long (ms).
+    pub gis_breaker_open_ms: i64,
 }
 
 impl Default for Config {
@@ -65,6 +73,10 @@ impl Default for Config {
             low_stock_hold_ms: 30_000,
             leak_alarm_ppm: 1_000.0,
             max_body_bytes: 16 * 1024,
+            gis_timeout_ms: 150,
+            traffic_cache_ttl_s: 300,
+            gis_breaker_failures: 3,
+            gis_breaker_open_ms: 30_000,
         }
     }
 }
