@@ -1,0 +1,156 @@
+//! Station telemetry (leak alarm, low-stock hold), stats, metrics, keys and
+//! the sweep route.
+
+use gasline_tests::*;
+
+fn station_token(world: &World, id: &str) -> String {
+    world
+        .creds
+        .stations
+        .iter()
+        .find(|(s, _)| s == id)
+        .map(|(_, t)| t.clone())
+        .unwrap()
+}
+
+/// Suspends every demo station but one, so orders depend on that one.
+fn only_huangpu(world: &World) {
+    for (id, token) in &world.creds.stations {
+        if id != "st-huangpu-01" {
+            let (code, _) = world.post(&format!("/v1/stations/{id}/telemetry"), token, r#"{"leak_ppm": 5000}"#);
+            assert_eq!(code, 200);
+        }
+    }
+}
+
+#[test]
+fn a_leak_suspends_the_station_and_a_clean_report_lifts_it() {
+    let world = World::demo(21, 6);
+    only_huangpu(&world);
+    let token = station_token(&world, "st-huangpu-01");
+    let (code, body) = world.post(
+        "/v1/stations/st-huangpu-01/telemetry",
+        &token,
+        r#"{"leak_ppm": 1500.5, "temperature_c": 21}"#,
+    );
+    assert_eq!(
+        (code, body["suspended"].as_bool(), body["suspend_reason"].as_str()),
+        (200, Some(true), Some("leak_alarm"))
+    );
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(1_000);
+    assert_eq!(world.status(&id)["reason"], "stations_suspended");
+
+    let (code, body) = world.post("/v1/stations/st-huangpu-01/telemetry", &token, r#"{"leak_ppm": 3}"#);
+    assert_eq!((code, body["suspended"].as_bool()), (200, Some(false)));
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(1_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["station_id"].as_str()),
+        (Some("waybill_signed"), Some("st-huangpu-01"))
+    );
+}
+
+#[test]
+fn low_stock_holds_the_station_only_after_it_persists() {
+    let world = World::demo(22, 6);
+    only_huangpu(&world);
+    let token = station_token(&world, "st-huangpu-01");
+    let low = r#"{"stock": {"YSP35.5": 4, "YSP12": 40}}"#;
+    let (_, body) = world.post("/v1/stations/st-huangpu-01/telemetry", &token, low);
+    assert_eq!(
+        body["suspended"], false,
+        "a single low reading does not hold the station"
+    );
+    assert_eq!(
+        world.stock("st-huangpu-01", "YSP35.5"),
+        (4, 0),
+        "counted stock replaces on-hand"
+    );
+    world.system.run_for(31_000);
+    let (_, body) = world.post("/v1/stations/st-huangpu-01/telemetry", &token, low);
+    assert_eq!(
+        (body["suspended"].as_bool(), body["suspend_reason"].as_str()),
+        (Some(true), Some("low_stock_hold"))
+    );
+    let (_, body) = world.post(
+        "/v1/stations/st-huangpu-01/telemetry",
+        &token,
+        r#"{"stock": {"YSP35.5": 30}}"#,
+    );
+    assert_eq!(body["suspended"], false, "restocking lifts the hold");
+}
+
+#[test]
+fn counted_stock_never_drops_below_what_live_orders_hold() {
+    let world = World::demo(23, 6);
+    only_huangpu(&world);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 3));
+    world.system.run_for(1_000);
+    assert_eq!(world.status(&id)["station_id"], "st-huangpu-01");
+    let token = station_token(&world, "st-huangpu-01");
+    world.post(
+        "/v1/stations/st-huangpu-01/telemetry",
+        &token,
+        r#"{"stock": {"YSP35.5": 1}}"#,
+    );
+    assert_eq!(world.stock("st-huangpu-01", "YSP35.5"), (3, 3));
+}
+
+#[test]
+fn stats_metrics_keys_and_sweep() {
+    let world = World::demo(24, 6);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(1_000);
+    assert_eq!(world.status(&id)["sla"]["waybill_signed"]["met"], true);
+
+    let (code, stats) = world.get("/v1/stats", &world.creds.ops);
+    assert_eq!(code, 200);
+    assert_eq!(stats["orders_in_window"], 1);
+    assert_eq!(stats["steps"][2]["step"], "waybill_signed");
+    assert_eq!(stats["steps"][2]["within_target"], 1);
+    assert_eq!(world.get("/v1/stats", &world.creds.app).0, 403);
+
+    let (code, text, content_type) = world.raw("GET", "/metrics", Some(&world.creds.ops), &[], Vec::new());
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(code, 200);
+    assert!(content_type.starts_with("text/plain"));
+    assert!(text.contains("gasline_orders{state=\"waybill_signed\"} 1"), "{text}");
+    assert!(
+        text.contains("gasline_sla_compliance{step=\"source_allocated\"} 1"),
+        "{text}"
+    );
+
+    let (code, keys) = world.request("GET", "/v1/keys", None, &[], "");
+    assert_eq!(code, 200);
+    let key = &keys["keys"][0];
+    assert_eq!(key["algorithm"], "SM2-SM3");
+    assert!(
+        key["public_key_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----")
+    );
+    let waybill: serde_json::Value = serde_json::from_str(&world.waybill(&id)).unwrap();
+    assert_eq!(waybill["signature"]["key_id"], key["key_id"]);
+
+    let (code, report) = world.post("/v1/ops/sweep", &world.creds.ops, "");
+    assert_eq!(code, 200);
+    assert_eq!(report["dead_lettered"], 0);
+    assert_eq!(world.request("GET", "/healthz", None, &[], "").0, 200);
+}
+
+#[test]
+fn tampered_waybills_fail_verification_with_a_reason() {
+    let world = World::demo(25, 6);
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(1_000);
+    let original = world.waybill(&id);
+    assert!(world.verify(&original));
+    let mut tampered: serde_json::Value = serde_json::from_str(&original).unwrap();
+    tampered["waybill"]["items"][0]["quantity"] = 2.into();
+    let (code, body) = world.request("POST", "/v1/waybills/verify", None, &[], &tampered.to_string());
+    assert_eq!((code, body["valid"].as_bool()), (200, Some(false)));
+    assert!(body["reason"].as_str().unwrap().contains("match"), "{body}");
+}
