@@ -206,6 +206,8 @@ async fn find_rider(ports: &impl Ports, order: &OrderRecord, config: &Config) ->
 
 /// Assigns the best rider within `change`, or schedules another try, or —
 /// past the retry limit — rejects the order (releasing its stock).
+/// `attempt` is how many delayed retries have already run (0 for a fresh
+/// search); at most `max_match_retries` are scheduled.
 async fn assign_or_retry(
     ports: &impl Ports,
     change: &mut Change,
@@ -260,10 +262,16 @@ async fn rider_timed_out(
         return Ok(None);
     }
     let due = order.accept_deadline.is_some_and(|d| d <= ports.now());
+    let now = ports.now();
     if !due {
-        // Delivered early (clock skew between platforms): try again later
-        // rather than drop a live deadline.
-        return Err(Failure::Retryable("acceptance deadline not reached yet".into()));
+        // Delivered early (a queue that ignores delays, clock skew): put the
+        // deadline back for the time that is left, rather than spend queue
+        // retries on it or drop a live deadline.
+        let mut change = Change::new(order, now);
+        let left = order.accept_deadline.map_or(0, |d| d - now);
+        change.emit(ports.new_id(), EventType::RiderTimedOut, envelope.payload.clone(), left);
+        change.processed(Consumer::Matching, &envelope.id, "early");
+        return Ok(Some(change));
     }
     let mut change = Change::new(order, ports.now());
     let mut new_id = || ports.new_id();
@@ -279,7 +287,8 @@ async fn rider_timed_out(
         return Ok(Some(change));
     }
     saga::rewind_for_rider_timeout(&mut change, &mut new_id).map_err(|e| Failure::Terminal(format!("{e:?}")))?;
-    let outcome = assign_or_retry(ports, &mut change, 1, config).await?;
+    // A fresh search: the full number of retries is available again.
+    let outcome = assign_or_retry(ports, &mut change, 0, config).await?;
     change.processed(Consumer::Matching, &envelope.id, outcome);
     Ok(Some(change))
 }

@@ -97,16 +97,15 @@ pub(crate) async fn waybill(request: &Request, id: &str, ports: &impl Ports) -> 
 /// Applies a rider's progress step to the rider's own order, with `extra`
 /// adding effects; retries a few times if the order changes underneath.
 async fn progress<P: Ports>(
-    request: &Request,
+    principal: &Principal,
     id: &str,
     ports: &P,
     event: OrderEvent,
     announce: EventType,
     mut extra: impl FnMut(&mut Change),
 ) -> Result<Response, Problem> {
-    let principal = authenticate(ports, request, &[Role::Rider]).await?;
     for _ in 0..4 {
-        let order = visible_order(ports, &principal, id).await?;
+        let order = visible_order(ports, principal, id).await?;
         let mut change = Change::new(&order, ports.now());
         if change.transition(event, Some(&principal.subject)).is_err() {
             return Err(Problem::conflict(format!("the order is {}", order.state.as_str())));
@@ -138,9 +137,10 @@ struct Empty {}
 
 /// `POST /v1/orders/{id}/accept`: the assigned rider takes the task.
 pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let _: Empty = read_optional_json(request, 1024)?;
     progress(
-        request,
+        &principal,
         id,
         ports,
         OrderEvent::RiderAccepted,
@@ -169,6 +169,7 @@ struct Pickup {
 /// `POST /v1/orders/{id}/pickup`: the rider loaded the cylinders; their
 /// trace codes must match the order's items exactly. Settles the stock.
 pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     let body: Pickup = read_json(request, config.max_body_bytes)?;
     let mut codes: Vec<&str> = body.cylinders.iter().map(|c| c.trace_code.as_str()).collect();
@@ -176,8 +177,6 @@ pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> R
     if codes.windows(2).any(|w| w[0] == w[1]) {
         return Err(Problem::invalid("cylinders: each trace code may appear once"));
     }
-    // Authenticate before looking at the order's items.
-    let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let order = visible_order(ports, &principal, id).await?;
     for item in order.items.as_slice() {
         let n = body.cylinders.iter().filter(|c| c.spec == item.spec).count();
@@ -196,7 +195,7 @@ pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> R
     }
     let now = ports.now();
     progress(
-        request,
+        &principal,
         id,
         ports,
         OrderEvent::PickedUp,
@@ -220,9 +219,10 @@ pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> R
 
 /// `POST /v1/orders/{id}/deliver`: handed over; the rider is free again.
 pub(crate) async fn deliver(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let _: Empty = read_optional_json(request, 1024)?;
     progress(
-        request,
+        &principal,
         id,
         ports,
         OrderEvent::Delivered,

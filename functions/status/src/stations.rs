@@ -5,6 +5,7 @@
 //! a clean report lifts either.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use gasline_core::types::{CylinderSpec, StationId};
 use gasline_http::{Problem, Request, Response, authenticate, json, read_json};
@@ -12,18 +13,43 @@ use gasline_ports::{Ports, SqlStore, StoreError};
 use gasline_store::stations::{self, Telemetry};
 use gasline_store::tokens::Role;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Report {
     /// Full cylinders counted on site, per spec.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "counts_per_spec")]
     stock: BTreeMap<CylinderSpec, u32>,
     #[serde(default)]
     leak_ppm: Option<f64>,
     #[serde(default)]
     temperature_c: Option<f64>,
+}
+
+/// The `stock` object, refusing a spec named twice: JSON parsers disagree on
+/// which of two counts wins, so neither is trusted.
+fn counts_per_spec<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<CylinderSpec, u32>, D::Error> {
+    struct Counts;
+    impl<'de> Visitor<'de> for Counts {
+        type Value = BTreeMap<CylinderSpec, u32>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of cylinder spec to count")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut counts = BTreeMap::new();
+            while let Some((spec, count)) = map.next_entry::<CylinderSpec, u32>()? {
+                if counts.insert(spec, count).is_some() {
+                    return Err(de::Error::custom(format!("stock: {spec} appears more than once")));
+                }
+            }
+            Ok(counts)
+        }
+    }
+    d.deserialize_map(Counts)
 }
 
 /// `POST /v1/stations/{id}/telemetry`.

@@ -2,7 +2,9 @@
 //! process (the same handler code the edge functions run, on the native
 //! adapters), with demo stations and riders in central Shanghai, and prints
 //! per-step latency against the service levels. Riders accept, pick up and
-//! deliver as soon as their waybill arrives, so they come free again.
+//! deliver as soon as their waybill arrives, so they come free again; station
+//! devices report full stock every second (a depot refill), so long runs do
+//! not simply run out of cylinders.
 //!
 //! Latencies are wall-clock, measured by the system's own timestamps; they
 //! show the cost of our code and SQLite, not of a network or an edge runtime.
@@ -112,6 +114,24 @@ fn riders_work(system: &System, tokens: &HashMap<String, String>) -> anyhow::Res
     Ok(())
 }
 
+/// Station devices report their counts; the demo stations are refilled to
+/// their demo stock, as a depot delivery would.
+fn stations_restock(system: &System, creds: &demo::Credentials) {
+    for (station, token) in &creds.stations {
+        let full = demo::STATIONS
+            .iter()
+            .find(|s| s.id == station)
+            .map(|s| s.stock)
+            .unwrap_or_default();
+        let stock: serde_json::Map<String, serde_json::Value> = full
+            .iter()
+            .map(|(spec, n)| (spec.code().to_owned(), (*n).into()))
+            .collect();
+        let body = serde_json::json!({ "stock": stock }).to_string();
+        post(system, &format!("/v1/stations/{station}/telemetry"), token, &[], body);
+    }
+}
+
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     let faults = match args.queue {
@@ -127,6 +147,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     let due = |i: usize| start + (i as f64 * 1000.0 / args.rate) as i64;
     let mut placed = 0;
     let mut last_placed_at = start;
+    let mut next_restock = start + 1_000;
     loop {
         while placed < args.orders && system.now() >= due(placed) {
             let key = format!("sim-{}-{placed}", args.seed);
@@ -143,6 +164,10 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         system.run_for(5);
         riders_work(&system, &tokens)?;
+        if system.now() >= next_restock {
+            stations_restock(&system, &creds);
+            next_restock = system.now() + 1_000;
+        }
         let open = block_on(system.services.sql.query(sql!(
             "SELECT COUNT(*) AS n FROM orders WHERE state IN ('received', 'source_allocated', 'rider_assigned', 'waybill_signed')"
         )))?;

@@ -124,8 +124,10 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 }
 
 /// Parses the body as `T`, refusing oversize bodies (413), other media types
-/// (415), malformed JSON (400) and JSON of the wrong shape — unknown fields,
-/// wrong types, out-of-range values (422).
+/// (415), bodies that are not JSON at all — not UTF-8, bad syntax, trailing
+/// data (400) — and JSON of the wrong shape — unknown or duplicate fields,
+/// wrong types, out-of-range values such as `1e400`, an array where an
+/// object belongs (422).
 pub fn read_json<T: DeserializeOwned>(request: &Request, max_bytes: usize) -> Result<T, Problem> {
     let body = request.body();
     if body.len() > max_bytes {
@@ -150,18 +152,225 @@ pub fn read_json<T: DeserializeOwned>(request: &Request, max_bytes: usize) -> Re
             "send the body as application/json",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => Problem::invalid(e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-json",
-                "Malformed JSON",
-                e.to_string(),
-            ),
+    let malformed = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON", detail);
+    let text = std::str::from_utf8(body).map_err(|e| malformed(format!("the body is not UTF-8: {e}")))?;
+    // Syntax alone first (nothing is built, no number is range-checked), so
+    // that whatever is JSON is judged on its shape below and only what is
+    // not JSON is a 400.
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| malformed(e.to_string()))?;
+    let mut json = serde_json::Deserializer::from_str(text);
+    T::deserialize(strict::Strict(&mut json)).map_err(|e| Problem::invalid(e.to_string()))
+}
+
+/// Structs from JSON objects only. serde_json also reads a struct from an
+/// array of its fields in order (`[31.2, 121.4]` as `{"lat", "lon"}`, `[]` as
+/// a struct whose fields all have defaults), which `deny_unknown_fields` does
+/// not stop. [`Strict`] wraps a deserializer so that, at every depth, a
+/// struct is read with `deserialize_map`; everything else is forwarded as is.
+mod strict {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+
+    pub(crate) struct Strict<D>(pub(crate) D);
+
+    /// What a deserializer hands on (visitor, seeds, accessors), wrapped so
+    /// that the values nested in it are read strictly too.
+    struct Nested<T>(T);
+
+    macro_rules! forward_deserialize {
+        ($($method:ident)*) => {$(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+                self.0.$method(Nested(visitor))
+            }
+        )*};
+    }
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
+        type Error = D::Error;
+
+        forward_deserialize! {
+            deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+            deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+            deserialize_f32 deserialize_f64 deserialize_char deserialize_str deserialize_string deserialize_bytes
+            deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq deserialize_map
+            deserialize_identifier deserialize_ignored_any
         }
-    })
+
+        /// The one change: a struct is read from a JSON object only.
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_map(Nested(visitor))
+        }
+
+        fn deserialize_unit_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_unit_struct(name, Nested(visitor))
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_newtype_struct(name, Nested(visitor))
+        }
+
+        fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, D::Error> {
+            self.0.deserialize_tuple(len, Nested(visitor))
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_tuple_struct(name, len, Nested(visitor))
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            self.0.deserialize_enum(name, variants, Nested(visitor))
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.0.is_human_readable()
+        }
+    }
+
+    macro_rules! forward_visit {
+        ($($method:ident($ty:ty))*) => {$(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+                self.0.$method(v)
+            }
+        )*};
+    }
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Nested<V> {
+        type Value = V::Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.expecting(f)
+        }
+
+        forward_visit! {
+            visit_bool(bool) visit_i8(i8) visit_i16(i16) visit_i32(i32) visit_i64(i64) visit_i128(i128)
+            visit_u8(u8) visit_u16(u16) visit_u32(u32) visit_u64(u64) visit_u128(u128) visit_f32(f32) visit_f64(f64)
+            visit_char(char) visit_str(&str) visit_borrowed_str(&'de str) visit_string(String)
+            visit_bytes(&[u8]) visit_borrowed_bytes(&'de [u8]) visit_byte_buf(Vec<u8>)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+            self.0.visit_none()
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+            self.0.visit_unit()
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+            self.0.visit_some(Strict(d))
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+            self.0.visit_newtype_struct(Strict(d))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+            self.0.visit_seq(Nested(seq))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+            self.0.visit_map(Nested(map))
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+            self.0.visit_enum(Nested(data))
+        }
+    }
+
+    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Nested<S> {
+        type Value = S::Value;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+            self.0.deserialize(Strict(d))
+        }
+    }
+
+    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Nested<A> {
+        type Error = A::Error;
+
+        fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, A::Error> {
+            self.0.next_element_seed(Nested(seed))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.0.size_hint()
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Nested<A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+            self.0.next_key_seed(Nested(seed))
+        }
+
+        fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+            self.0.next_value_seed(Nested(seed))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.0.size_hint()
+        }
+    }
+
+    impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Nested<A> {
+        type Error = A::Error;
+        type Variant = Nested<A::Variant>;
+
+        fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant), A::Error> {
+            self.0
+                .variant_seed(Nested(seed))
+                .map(|(value, variant)| (value, Nested(variant)))
+        }
+    }
+
+    impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Nested<A> {
+        type Error = A::Error;
+
+        fn unit_variant(self) -> Result<(), A::Error> {
+            self.0.unit_variant()
+        }
+
+        fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
+            self.0.newtype_variant_seed(Nested(seed))
+        }
+
+        fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+            self.0.tuple_variant(len, Nested(visitor))
+        }
+
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            self.0.struct_variant(fields, Nested(visitor))
+        }
+    }
 }
 
 /// Like [`read_json`], but an empty body means `T::default()`.
@@ -220,4 +429,82 @@ pub fn method_not_allowed(allowed: &str) -> Response {
 /// Turns a handler's `Result` into the response.
 pub fn respond(result: Result<Response, Problem>) -> Response {
     result.unwrap_or_else(Problem::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Point {
+        lat: f64,
+        lon: f64,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(default)]
+        at: Option<Point>,
+        #[serde(default)]
+        points: Vec<Point>,
+        #[serde(default)]
+        counts: BTreeMap<String, u32>,
+    }
+
+    fn read(body: &[u8]) -> Result<Body, u16> {
+        let request = http::Request::builder()
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .expect("request");
+        read_json(&request, 1024).map_err(|p| p.status.as_u16())
+    }
+
+    #[test]
+    fn objects_parse_at_every_depth() {
+        let body = read(br#"{"at": {"lat": 1, "lon": 2}, "points": [{"lat": 3, "lon": 4}], "counts": {"a": 1}}"#);
+        assert_eq!(body.unwrap().points, [Point { lat: 3.0, lon: 4.0 }]);
+        assert_eq!(read(b"{}"), Ok(Body::default()));
+    }
+
+    #[test]
+    fn arrays_are_not_structs() {
+        for body in [
+            &b"[]"[..],
+            br#"{"at": [1, 2]}"#,
+            br#"{"points": [[3, 4]]}"#,
+            br#"[null, []]"#,
+        ] {
+            assert_eq!(read(body), Err(422), "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_is_400_and_what_is_json_of_the_wrong_shape_is_422() {
+        for body in [
+            &b""[..],
+            b"{",
+            b"[1,2",
+            b"{} x",
+            b"\xff",
+            b"{\"counts\": {\"\xff\": 1}}",
+            b"NaN",
+        ] {
+            assert_eq!(read(body), Err(400), "{}", String::from_utf8_lossy(body));
+        }
+        for body in [
+            &br#"{"at": {"lat": 1e400, "lon": 0}}"#[..],
+            br#"{"counts": {"a": -1}}"#,
+            br#"{"x": 1}"#,
+            br#"{"at": null, "at": null}"#,
+            b"null",
+        ] {
+            assert_eq!(read(body), Err(422), "{}", String::from_utf8_lossy(body));
+        }
+    }
 }

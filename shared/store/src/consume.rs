@@ -8,8 +8,11 @@ use gasline_core::error::Failure;
 use gasline_core::event::{Consumer, Envelope};
 use gasline_ports::{Ports, SqlStore, StoreError};
 
+use gasline_core::state::OrderEvent;
+
 use crate::order::{self, Change, OrderRecord, processed_statement};
 use crate::outbox;
+use crate::saga;
 
 /// How a consumer finished with one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,9 @@ pub async fn drop_stale(ports: &impl Ports, consumer: Consumer, envelope: &Envel
 /// (a conflict), up to a few times.
 ///
 /// `decide` returns `Ok(Some(change))` to commit, `Ok(None)` when the event
-/// turned out to be stale, or a [`Failure`].
+/// turned out to be stale, or a [`Failure`]: retryable ones are retried by
+/// the queue; a terminal one fails the order and compensates it (if the event
+/// is still live), recording why.
 pub async fn decide_and_commit<P, F>(
     ports: &P,
     consumer: Consumer,
@@ -93,30 +98,56 @@ where
     const ATTEMPTS: usize = 4;
     let mut order = first;
     for _ in 0..ATTEMPTS {
-        match decide(ports, &order).await {
+        let change = match decide(ports, &order).await {
+            Ok(Some(change)) => change,
             Ok(None) => return drop_stale(ports, consumer, envelope, "stale").await,
-            Ok(Some(change)) => match commit(ports, change).await {
-                Ok(()) => return Outcome::Ack,
-                Err(StoreError::Conflict(_)) => {
-                    // Someone else changed the order, the stock or the rider.
-                    // If it was this very event (a duplicate delivery), stop.
-                    match order::already_processed(ports.sql(), consumer, &envelope.id).await {
-                        Ok(true) => return Outcome::Ack,
-                        Ok(false) => {}
-                        Err(_) => return Outcome::Retry,
-                    }
-                    match order::load(ports.sql(), envelope.order_id.as_str()).await {
-                        Ok(Some(fresh)) => order = fresh,
-                        _ => return Outcome::Retry,
-                    }
-                }
-                Err(_) => return Outcome::Retry,
-            },
             Err(Failure::Retryable(_)) => return Outcome::Retry,
-            Err(Failure::Terminal(_)) => return drop_stale(ports, consumer, envelope, "terminal").await,
+            // Retrying will not help: undo what the order holds and say why.
+            Err(Failure::Terminal(why)) => match fail_for(ports, consumer, envelope, &order, &why) {
+                Some(change) => change,
+                None => return drop_stale(ports, consumer, envelope, "terminal").await,
+            },
+        };
+        match commit(ports, change).await {
+            Ok(()) => return Outcome::Ack,
+            Err(StoreError::Conflict(_)) => {
+                // Someone else changed the order, the stock or the rider.
+                // If it was this very event (a duplicate delivery), stop.
+                match order::already_processed(ports.sql(), consumer, &envelope.id).await {
+                    Ok(true) => return Outcome::Ack,
+                    Ok(false) => {}
+                    Err(_) => return Outcome::Retry,
+                }
+                match order::load(ports.sql(), envelope.order_id.as_str()).await {
+                    Ok(Some(fresh)) => order = fresh,
+                    _ => return Outcome::Retry,
+                }
+            }
+            Err(_) => return Outcome::Retry,
         }
     }
     Outcome::Retry
+}
+
+/// The change that fails `order` after a terminal failure handling a live
+/// event: compensations in reverse, the reason recorded, the event marked
+/// processed. `None` when the event is no longer live (nothing to undo).
+fn fail_for(
+    ports: &impl Ports,
+    consumer: Consumer,
+    envelope: &Envelope,
+    order: &OrderRecord,
+    why: &str,
+) -> Option<Change> {
+    if !still_live(envelope, order) {
+        return None;
+    }
+    let mut change = Change::new(order, ports.now());
+    let reason = format!("terminal: {why}");
+    let mut new_id = || ports.new_id();
+    saga::close(&mut change, OrderEvent::Failed, &reason, &mut new_id).ok()?;
+    change.processed(consumer, &envelope.id, &reason);
+    Some(change)
 }
 
 /// Is `envelope` still about the order as it is now? A consumer acts only on
