@@ -127,7 +127,8 @@ CREATE TABLE rider_inbox (
     PRIMARY KEY (rider_id, waybill_id)
 );
 
--- Cylinder trace codes recorded at pickup; a cylinder is on one order at a time.
+-- Cylinder trace codes recorded at pickup, per order (the regulator report
+-- carries them; the same cylinder appears again on later orders once refilled).
 CREATE TABLE pickups (
     order_id    TEXT NOT NULL REFERENCES orders (id),
     trace_code  TEXT NOT NULL,
@@ -180,10 +181,4 @@ CREATE TABLE api_tokens (
     secret_hash  TEXT NOT NULL,
     role         TEXT NOT NULL CHECK (role IN ('app', 'rider', 'station', 'ops')),
     subject      TEXT NOT NULL
-);
-
--- Counters for /metrics that are not derivable from the tables above.
-CREATE TABLE counters (
-    name   TEXT PRIMARY KEY,
-    value  INTEGER NOT NULL
 );

@@ -41,6 +41,15 @@ fn a_leak_suspends_the_station_and_a_clean_report_lifts_it() {
     world.system.run_for(1_000);
     assert_eq!(world.status(&id)["reason"], "stations_suspended");
 
+    // A report that leaves the leak reading out does not lift the alarm.
+    for partial in [r#"{}"#, r#"{"temperature_c": 20}"#, r#"{"stock": {"YSP35.5": 60}}"#] {
+        let (code, body) = world.post("/v1/stations/st-huangpu-01/telemetry", &token, partial);
+        assert_eq!(
+            (code, body["suspend_reason"].as_str()),
+            (200, Some("leak_alarm")),
+            "{partial}"
+        );
+    }
     let (code, body) = world.post("/v1/stations/st-huangpu-01/telemetry", &token, r#"{"leak_ppm": 3}"#);
     assert_eq!((code, body["suspended"].as_bool()), (200, Some(false)));
     let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
@@ -73,6 +82,15 @@ fn low_stock_holds_the_station_only_after_it_persists() {
     assert_eq!(
         (body["suspended"].as_bool(), body["suspend_reason"].as_str()),
         (Some(true), Some("low_stock_hold"))
+    );
+    let (_, body) = world.post(
+        "/v1/stations/st-huangpu-01/telemetry",
+        &token,
+        r#"{"temperature_c": 18}"#,
+    );
+    assert_eq!(
+        body["suspend_reason"], "low_stock_hold",
+        "a report without counts keeps the hold"
     );
     let (_, body) = world.post(
         "/v1/stations/st-huangpu-01/telemetry",
@@ -120,6 +138,10 @@ fn stats_metrics_keys_and_sweep() {
     assert!(
         text.contains("gasline_sla_compliance{step=\"source_allocated\"} 1"),
         "{text}"
+    );
+    assert!(
+        text.contains("gasline_outbox_pending 0"),
+        "a scheduled acceptance deadline is not backlog: {text}"
     );
 
     let (code, keys) = world.request("GET", "/v1/keys", None, &[], "");

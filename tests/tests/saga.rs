@@ -48,6 +48,7 @@ fn order_reaches_signed_waybill_then_delivered() {
 }
 
 use gasline_core::geo::GeoPoint;
+use gasline_core::signature::{PublicKeySet, SignedVoidRecord};
 use gasline_core::types::CylinderSpec;
 use gasline_local::demo::{StationSpec, add_rider, add_station};
 use gasline_native::Faults;
@@ -288,6 +289,17 @@ fn cancel_before_pickup_compensates_in_reverse() {
     assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
     assert_eq!(world.rider_status("rd-t0"), ("available".to_owned(), None));
     assert_eq!(waybill_statuses(&world, &id), [("void".to_owned(), true)]);
+    // The void record is signed by the same key and says why.
+    let (_, inbox) = world.get("/v1/riders/rd-t0/inbox", &world.rider_token("rd-t0"));
+    let record: SignedVoidRecord = serde_json::from_value(inbox["waybills"][0]["void_record"].clone()).unwrap();
+    assert_eq!(record.void.reason, "cancelled: 不需要了");
+    assert_eq!(record.void.order_id.as_str(), id);
+    let signer = gasline_local::demo::install_signing_key(&world.system, world.seed());
+    let keys: PublicKeySet = [signer.public_key().clone()].into_iter().collect();
+    keys.verify_void(&record).expect("the void record verifies");
+    let mut forged = record.clone();
+    forged.void.reason = "delivered".into();
+    assert!(keys.verify_void(&forged).is_err());
     // A second cancel is harmless; progress on a cancelled order is refused.
     assert_eq!(
         world.post(&format!("/v1/orders/{id}/cancel"), &world.creds.app, "").0,

@@ -18,26 +18,11 @@ use gasline_core::event::{Consumer, Envelope, EventType, Payload};
 use gasline_core::signature::{DEFAULT_SIGNER_ID, WaybillSigner};
 use gasline_core::state::OrderEvent;
 use gasline_core::time::rfc3339;
-use gasline_core::waybill::{Consignee, FORMAT_V1, Waybill, WaybillRider, WaybillStation};
+use gasline_core::waybill::{Consignee, FORMAT_V1, VOID_FORMAT_V1, VoidRecord, Waybill, WaybillRider, WaybillStation};
 use gasline_ports::{Ports, StoreError};
 use gasline_store::consume::{self, Outcome, Received};
 use gasline_store::order::{Change, OrderRecord};
 use gasline_store::{riders, saga, stations, waybills};
-use serde::Serialize;
-
-/// Format of the signed void record.
-pub const VOID_FORMAT_V1: &str = "gasline-waybill-void/1";
-
-/// What a void record says (declaration order is the canonical field order,
-/// serialized by the same rules as the waybill).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VoidRecord {
-    pub format: &'static str,
-    pub waybill_id: String,
-    pub order_id: String,
-    pub reason: String,
-    pub signed_at: String,
-}
 
 /// Handles one queue message.
 pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
@@ -214,27 +199,15 @@ async fn sign_void_record(
     let signer = signer(ports).await.map_err(Failure::Retryable)?;
     let now = ports.now();
     let record = VoidRecord {
-        format: VOID_FORMAT_V1,
+        format: VOID_FORMAT_V1.to_owned(),
         waybill_id: stored.id.clone(),
-        order_id: stored.order_id.clone(),
+        order_id: order.id.clone(),
         reason: stored.void_reason.clone().unwrap_or_default(),
-        signed_at: rfc3339(now),
+        voided_at: rfc3339(stored.voided_at.unwrap_or(now)),
     };
-    let bytes = serde_json::to_vec(&record).map_err(|e| Failure::Terminal(e.to_string()))?;
-    let signature = gasline_core::signature::SignatureBlock {
-        algorithm: gasline_core::signature::ALGORITHM.to_owned(),
-        key_id: signer.key_id().to_owned(),
-        signer_id: signer.signer_id().to_owned(),
-        value: base64_standard(&signer.sign_bytes(&bytes)),
-    };
-    let document = serde_json::json!({ "void": record, "signature": signature }).to_string();
+    let document = serde_json::to_string(&signer.sign_void(&record)).map_err(|e| Failure::Terminal(e.to_string()))?;
     let mut change = Change::new(order, now);
     change.effect([waybills::record_void(&stored.id, &document)]);
     change.processed(Consumer::Signing, &envelope.id, "void_signed");
     Ok(Some(change))
-}
-
-fn base64_standard(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -140,7 +140,7 @@ pub(crate) async fn metrics(request: &Request, ports: &impl Ports) -> Result<Res
     authenticate(ports, request, &[Role::Ops]).await?;
     let unavailable = |_| Problem::unavailable();
     let by_state = order::count_by_state(ports.sql()).await.map_err(unavailable)?;
-    let (pending, dead) = outbox::backlog(ports.sql()).await.map_err(unavailable)?;
+    let (pending, dead) = outbox::backlog(ports.sql(), ports.now()).await.map_err(unavailable)?;
     let reached = order::reached_steps(ports.sql(), ports.now() - STATS_WINDOW_MS, STATS_LIMIT)
         .await
         .map_err(unavailable)?;

@@ -30,8 +30,14 @@ pub(crate) async fn inbox(request: &Request, id: &str, ports: &impl Ports) -> Re
     let entries: Vec<_> = list
         .into_iter()
         .map(|w| {
-            let document: serde_json::Value = serde_json::from_str(&w.document).unwrap_or(serde_json::Value::Null);
-            serde_json::json!({ "waybill_id": w.id, "order_id": w.order_id, "status": w.status, "signed_waybill": document })
+            let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "waybill_id": w.id,
+                "order_id": w.order_id,
+                "status": w.status,
+                "signed_waybill": parse(&w.document),
+                "void_record": w.void_record.as_deref().map(parse),
+            })
         })
         .collect();
     Ok(json(

@@ -76,14 +76,27 @@ pub(crate) async fn telemetry(request: &Request, id: &str, ports: &impl Ports) -
         return Err(Problem::invalid("temperature_c: must be between -60 and 150"));
     }
     let now = ports.now();
-    let previous_low = stations::low_stock_since(ports.sql(), &station)
+    let previous = stations::sensors(ports.sql(), &station)
         .await
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(|| Problem::not_found("station"))?;
+    let counted = stations::stock(ports.sql(), &station)
+        .await
+        .map_err(|_| Problem::unavailable())?;
 
-    let low = report.stock.values().any(|n| *n < config.low_stock_threshold);
-    let low_since = if low { Some(previous_low.unwrap_or(now)) } else { None };
-    let leak = report.leak_ppm.is_some_and(|ppm| ppm >= config.leak_alarm_ppm);
+    // A reading left out of a report keeps its last value: a report without
+    // `leak_ppm` must not lift a leak alarm, nor one without stock a hold.
+    let leak_ppm = report.leak_ppm.or(previous.leak_ppm);
+    let temperature_c = report.temperature_c.or(previous.temperature_c);
+    let mut counts: BTreeMap<CylinderSpec, u32> = counted.iter().map(|(spec, on_hand, _)| (*spec, *on_hand)).collect();
+    counts.extend(report.stock.iter().map(|(s, n)| (*s, *n)));
+    let low = counts.values().any(|n| *n < config.low_stock_threshold);
+    let low_since = if low {
+        Some(previous.low_stock_since.unwrap_or(now))
+    } else {
+        None
+    };
+    let leak = leak_ppm.is_some_and(|ppm| ppm >= config.leak_alarm_ppm);
     let suspend = if leak {
         Some("leak_alarm")
     } else if low_since.is_some_and(|since| now - since >= config.low_stock_hold_ms) {
@@ -93,8 +106,8 @@ pub(crate) async fn telemetry(request: &Request, id: &str, ports: &impl Ports) -
     };
     let telemetry = Telemetry {
         stock: report.stock.iter().map(|(s, n)| (*s, *n)).collect(),
-        leak_ppm: report.leak_ppm,
-        temperature_c: report.temperature_c,
+        leak_ppm,
+        temperature_c,
     };
     match ports
         .sql()

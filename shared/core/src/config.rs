@@ -1,5 +1,6 @@
-//! The tunables of dispatch. Platforms load them from their variables
-//! (`GASLINE_*`); every value has a default that suits a city like Shanghai.
+//! The tunables of dispatch. Platforms read them from one variable,
+//! `dispatch_config`, holding JSON with any subset of these fields; every
+//! value has a default that suits a city like Shanghai.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +32,9 @@ pub struct Config {
     pub max_match_retries: u32,
     /// The sweeper re-sends an unacknowledged outbox message after this long (ms).
     pub outbox_redeliver_ms: i64,
-    /// Deliveries of one message (first send + re-sends + queue retries)
-    /// before it is dead-lettered and the order compensated.
+    /// Publishes of one outbox event (first send + sweeper re-sends) before
+    /// the sweeper dead-letters it and compensates the order. Queue-level
+    /// retries of one delivery are the queue's own setting (`max_retries`).
     pub max_deliveries: u32,
     /// A station reporting fewer cylinders than this of a spec for
     /// [`Config::low_stock_hold_ms`] is held from matching.

@@ -73,7 +73,7 @@ impl EventType {
 }
 
 /// Event-specific data. One flat, strictly parsed shape: each event uses the
-/// fields it needs (documented per event in `docs/EVENTS.md`).
+/// fields it needs (documented per event in `docs/ARCHITECTURE.md`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {

@@ -38,7 +38,7 @@ use sm2::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding}
 use sm2::{NonZeroScalar, PublicKey, Scalar, SecretKey};
 use sm3::{Digest, Sm3};
 
-use crate::waybill::{FORMAT_V1, Waybill};
+use crate::waybill::{FORMAT_V1, VOID_FORMAT_V1, VoidRecord, Waybill};
 
 /// A `String` or buffer that is zeroed when dropped; private key PEM comes
 /// back in one, and callers holding secret bytes can use it too.
@@ -78,6 +78,15 @@ pub struct SignatureBlock {
 #[serde(deny_unknown_fields)]
 pub struct SignedWaybill {
     pub waybill: Waybill,
+    pub signature: SignatureBlock,
+}
+
+/// A signed void record: `{"void": {...}, "signature": {...}}`, the proof
+/// that a waybill was withdrawn (cancellation, rider timeout, failure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedVoidRecord {
+    pub void: VoidRecord,
     pub signature: SignatureBlock,
 }
 
@@ -241,15 +250,27 @@ impl WaybillSigner {
     /// waybill that fails [`ensure_supported_format`] signs, but no verifier
     /// will accept it.
     pub fn sign_waybill(&self, waybill: &Waybill) -> SignedWaybill {
-        let der = self.sign_bytes(&waybill.canonical_bytes());
         SignedWaybill {
             waybill: waybill.clone(),
-            signature: SignatureBlock {
-                algorithm: ALGORITHM.to_owned(),
-                key_id: self.key_id().to_owned(),
-                signer_id: self.signer_id().to_owned(),
-                value: BASE64.encode(der),
-            },
+            signature: self.sign_block(&waybill.canonical_bytes()),
+        }
+    }
+
+    /// Signs a void record's canonical bytes.
+    pub fn sign_void(&self, record: &VoidRecord) -> SignedVoidRecord {
+        SignedVoidRecord {
+            void: record.clone(),
+            signature: self.sign_block(&record.canonical_bytes()),
+        }
+    }
+
+    /// The signature block over `message`.
+    fn sign_block(&self, message: &[u8]) -> SignatureBlock {
+        SignatureBlock {
+            algorithm: ALGORITHM.to_owned(),
+            key_id: self.key_id().to_owned(),
+            signer_id: self.signer_id().to_owned(),
+            value: BASE64.encode(self.sign_bytes(message)),
         }
     }
 }
@@ -398,13 +419,27 @@ impl PublicKeySet {
     /// known key id, a well-formed signature, and finally that it matches the
     /// waybill's canonical bytes. The error says which check failed.
     pub fn verify(&self, signed: &SignedWaybill) -> Result<(), VerifyError> {
-        let block = &signed.signature;
+        ensure_supported_format(&signed.waybill)?;
+        self.verify_block(&signed.waybill.canonical_bytes(), &signed.signature)
+    }
+
+    /// Checks a signed void record the same way.
+    pub fn verify_void(&self, signed: &SignedVoidRecord) -> Result<(), VerifyError> {
+        if signed.void.format != VOID_FORMAT_V1 {
+            return Err(VerifyError::UnsupportedFormat {
+                found: signed.void.format.clone(),
+            });
+        }
+        self.verify_block(&signed.void.canonical_bytes(), &signed.signature)
+    }
+
+    /// Checks one signature block over `message` against the set.
+    fn verify_block(&self, message: &[u8], block: &SignatureBlock) -> Result<(), VerifyError> {
         if block.algorithm != ALGORITHM {
             return Err(VerifyError::UnsupportedAlgorithm {
                 found: block.algorithm.clone(),
             });
         }
-        ensure_supported_format(&signed.waybill)?;
         let key = self.get(&block.key_id).ok_or_else(|| VerifyError::UnknownKeyId {
             key_id: block.key_id.clone(),
             known: self.keys.keys().cloned().collect(),
@@ -412,7 +447,7 @@ impl PublicKeySet {
         let der = BASE64
             .decode(&block.value)
             .map_err(|e| VerifyError::SignatureNotBase64 { reason: e.to_string() })?;
-        key.verify_bytes(&signed.waybill.canonical_bytes(), &der, &block.signer_id)
+        key.verify_bytes(message, &der, &block.signer_id)
     }
 }
 

@@ -44,6 +44,7 @@ pub enum OrderEvent {
     /// The customer cancelled before pickup.
     Cancelled,
     /// A step could not complete; everything done so far was compensated.
+    /// Only before acceptance: after it, no saga step is pending.
     Failed,
 }
 
@@ -126,12 +127,12 @@ pub const TRANSITIONS: &[(OrderState, OrderEvent, OrderState)] = &[
     (S::RiderAssigned, E::Cancelled, S::Cancelled),
     (S::WaybillSigned, E::Cancelled, S::Cancelled),
     (S::Accepted, E::Cancelled, S::Cancelled),
-    // A step could not complete (dead letter, signing failure, reassignment limit).
+    // A step could not complete (dead letter, signing failure, reassignment
+    // limit). After acceptance no saga step is pending, so nothing fails it.
     (S::Received, E::Failed, S::Failed),
     (S::SourceAllocated, E::Failed, S::Failed),
     (S::RiderAssigned, E::Failed, S::Failed),
     (S::WaybillSigned, E::Failed, S::Failed),
-    (S::Accepted, E::Failed, S::Failed),
 ];
 
 /// The state after `event`, or `None` when the table does not allow it.
@@ -164,9 +165,7 @@ mod tests {
                     S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted,
                     E::Cancelled,
                 ) => Some(S::Cancelled),
-                (S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted, E::Failed) => {
-                    Some(S::Failed)
-                }
+                (S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned, E::Failed) => Some(S::Failed),
                 _ => None,
             }
         };

@@ -80,10 +80,11 @@ fn identifier(value: &str) -> Result<(), String> {
 
 fn bounded_text(max_chars: usize) -> impl Fn(&str) -> Result<(), String> {
     move |value: &str| {
-        let trimmed = value.trim();
-        let count = trimmed.chars().count();
-        if count == 0 {
+        let count = value.chars().count();
+        if value.trim().is_empty() {
             Err("must not be empty".into())
+        } else if value.trim() != value {
+            Err("must not start or end with whitespace".into())
         } else if count > max_chars {
             Err(format!("must be at most {max_chars} characters"))
         } else if value.chars().any(char::is_control) {
@@ -323,6 +324,8 @@ mod tests {
     #[test]
     fn text_values_reject_empty_long_and_control() {
         assert!(Address::parse("  ").is_err());
+        assert!(Address::parse(format!("上海{}", " ".repeat(10_000))).is_err());
+        assert!(PersonName::parse(" 王芳").is_err());
         assert!(Address::parse("a".repeat(201)).is_err());
         assert!(PersonName::parse("王芳").is_ok());
         assert!(PersonName::parse("a\u{0}b").is_err());

@@ -31,6 +31,31 @@ use crate::types::{
 /// The `format` of waybills this version writes.
 pub const FORMAT_V1: &str = "gasline-waybill/1";
 
+/// The `format` of void records.
+pub const VOID_FORMAT_V1: &str = "gasline-waybill-void/1";
+
+/// The withdrawal of a waybill, signed like a waybill (declaration order is
+/// the canonical field order; same serialization rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRecord {
+    /// Always [`VOID_FORMAT_V1`] for now.
+    pub format: String,
+    pub waybill_id: String,
+    pub order_id: OrderId,
+    /// Why it was withdrawn (`rider_timeout`, `cancelled_by_customer`, …).
+    pub reason: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub voided_at: String,
+}
+
+impl VoidRecord {
+    /// The exact bytes that are signed.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a void record always serializes")
+    }
+}
+
 /// An e-waybill (declaration order is the canonical field order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

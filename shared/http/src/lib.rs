@@ -400,7 +400,7 @@ pub async fn authenticate(ports: &impl Ports, request: &Request, roles: &[Role])
         Ok(principal)
     } else {
         Err(Problem::forbidden(format!(
-            "a {} token cannot do this",
+            "this endpoint does not accept {} tokens",
             principal.role.as_str()
         )))
     }

@@ -2,8 +2,8 @@
 //!
 //! The whole system in one process: the four functions' platform-neutral
 //! handlers over the native adapters (SQLite, in-memory key-value, the seeded
-//! faulty queue), routed the way `spin.toml` and the Workers configuration
-//! route them, with a driver that delivers queue messages, retries and
+//! faulty queue), routed as the platform configurations route them (intake:
+//! order creation and cancellation; status: everything else), with a driver that delivers queue messages, retries and
 //! dead-letters them like Cloudflare Queues, and runs the outbox sweeper on a
 //! schedule like the cron trigger. Integration tests, property tests and
 //! `gasline simulate` all run on this.
@@ -95,8 +95,8 @@ impl System {
         self.services.clock.now()
     }
 
-    /// Serves one HTTP request, routed by path as the Spin manifest does:
-    /// order creation and cancellation to intake, everything else to status.
+    /// Serves one HTTP request, routed by path as the platforms do: order
+    /// creation and cancellation to intake, everything else to status.
     pub fn http(&self, request: Request) -> Response {
         let path = request.uri().path().to_owned();
         let ports = self.ports();

@@ -74,7 +74,7 @@ fn a_guarded_conditional_update_that_matches_nothing_rolls_back_the_batch() {
     seed_station(&store, 5);
     block_on(store.batch(vec![pre_lock(4), guard()])).unwrap();
     let result = block_on(store.batch(vec![
-        sql!("INSERT INTO counters (name, value) VALUES ('attempts', 1)"),
+        sql!("INSERT INTO api_tokens (token_id, secret_hash, role, subject) VALUES ('t1', 'h', 'ops', 'ops')"),
         pre_lock(2),
         guard(),
     ]));
@@ -83,8 +83,8 @@ fn a_guarded_conditional_update_that_matches_nothing_rolls_back_the_batch() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(locked(&store), 4, "the failed batch changed no stock");
-    let counters = block_on(store.query(sql!("SELECT COUNT(*) AS n FROM counters"))).unwrap();
-    assert_eq!(counters[0].int("n").unwrap(), 0, "nor anything before the guard");
+    let tokens = block_on(store.query(sql!("SELECT COUNT(*) AS n FROM api_tokens"))).unwrap();
+    assert_eq!(tokens[0].int("n").unwrap(), 0, "nor anything before the guard");
 }
 
 #[test]

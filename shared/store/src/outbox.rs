@@ -128,14 +128,17 @@ pub fn mark_dead(event_id: &str, now: Millis) -> Statement {
     )
 }
 
-/// Counts for /metrics: pending (unsent or unprocessed) and dead rows.
-pub async fn backlog(sql: &impl SqlStore) -> Result<(i64, i64), StoreError> {
+/// Counts for /metrics: pending events (due, and unsent or unprocessed —
+/// scheduled deadlines and retries are not counted until due) and dead ones.
+pub async fn backlog(sql: &impl SqlStore, now: Millis) -> Result<(i64, i64), StoreError> {
     let rows = sql
         .query(sql!(
             "SELECT \
-               (SELECT COUNT(*) FROM outbox o WHERE o.dead_at IS NULL AND (o.sent_at IS NULL OR (o.consumer IS NOT NULL \
-                  AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = o.consumer AND p.event_id = o.event_id)))) AS pending, \
-               (SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead"
+               (SELECT COUNT(*) FROM outbox o WHERE o.dead_at IS NULL AND o.available_at <= ?1 \
+                  AND (o.sent_at IS NULL OR (o.consumer IS NOT NULL AND NOT EXISTS \
+                    (SELECT 1 FROM processed_events p WHERE p.consumer = o.consumer AND p.event_id = o.event_id)))) AS pending, \
+               (SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead",
+            now
         ))
         .await?;
     let row = rows

@@ -169,11 +169,10 @@ pub async fn stock(sql: &impl SqlStore, id: &StationId) -> Result<Vec<(CylinderS
         .collect()
 }
 
-/// Records a telemetry report: counted stock replaces `on_hand` (never below
-/// what is locked for live orders — the CHECK would refuse it, so it is
-/// clamped and the discrepancy flagged by suspension), sensor readings are
-/// stored, and the station is suspended or released per the rules decided by
-/// the caller.
+/// Records a telemetry report: counted stock replaces `on_hand`, but never
+/// below what is locked for live orders (those cylinders are promised; the
+/// CHECK would refuse it), sensor readings are stored, and the station is
+/// suspended or released per the rules decided by the caller.
 pub fn record_telemetry(
     id: &StationId,
     t: &Telemetry,
@@ -206,10 +205,34 @@ pub fn record_telemetry(
     stmts
 }
 
-/// The station's current low-stock clock (when counts first fell below the threshold).
-pub async fn low_stock_since(sql: &impl SqlStore, id: &StationId) -> Result<Option<Option<Millis>>, StoreError> {
+/// A station's last sensor readings and low-stock clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sensors {
+    pub leak_ppm: Option<f64>,
+    pub temperature_c: Option<f64>,
+    /// When counts first fell below the threshold (cleared when restocked).
+    pub low_stock_since: Option<Millis>,
+}
+
+/// The station's last readings, or `None` if there is no such station.
+pub async fn sensors(sql: &impl SqlStore, id: &StationId) -> Result<Option<Sensors>, StoreError> {
     let rows = sql
-        .query(sql!("SELECT low_stock_since FROM stations WHERE id = ?1", id.as_str()))
+        .query(sql!(
+            "SELECT leak_ppm, temperature_c, low_stock_since FROM stations WHERE id = ?1",
+            id.as_str()
+        ))
         .await?;
-    rows.first().map(|r| r.opt_int("low_stock_since")).transpose()
+    let real = |r: &gasline_ports::Row, c: &str| match r.value(c)? {
+        gasline_ports::Value::Null => Ok(None),
+        _ => r.real(c).map(Some),
+    };
+    rows.first()
+        .map(|r| {
+            Ok(Sensors {
+                leak_ppm: real(r, "leak_ppm")?,
+                temperature_c: real(r, "temperature_c")?,
+                low_stock_since: r.opt_int("low_stock_since")?,
+            })
+        })
+        .transpose()
 }

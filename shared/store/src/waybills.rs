@@ -57,6 +57,7 @@ pub struct StoredWaybill {
     /// The signed waybill JSON.
     pub document: String,
     pub void_reason: Option<String>,
+    pub voided_at: Option<Millis>,
     /// The signed void record JSON, once signing has produced it.
     pub void_record: Option<String>,
 }
@@ -71,13 +72,14 @@ fn from_rows(rows: &[gasline_ports::Row]) -> Result<Vec<StoredWaybill>, StoreErr
                 status: r.text("status")?,
                 document: r.text("document")?,
                 void_reason: r.opt_text("void_reason")?,
+                voided_at: r.opt_int("voided_at")?,
                 void_record: r.opt_text("void_record")?,
             })
         })
         .collect()
 }
 
-const COLUMNS: &str = "w.id, w.order_id, w.rider_id, w.status, w.document, w.void_reason, w.void_record";
+const COLUMNS: &str = "w.id, w.order_id, w.rider_id, w.status, w.document, w.void_reason, w.voided_at, w.void_record";
 
 /// The current (latest) waybill of an order.
 pub async fn latest_for_order(sql: &impl SqlStore, order: &str) -> Result<Option<StoredWaybill>, StoreError> {
