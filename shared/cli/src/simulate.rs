@@ -181,7 +181,12 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
 
     let reached = block_on(gasline_store::order::reached_steps(&system.services.sql, 0, u32::MAX))?;
     let report = sla::report(&reached);
-    let by_state = block_on(gasline_store::order::count_by_state(&system.services.sql))?;
+    // States, with the reason for orders that ended without a delivery.
+    let rows = block_on(system.services.sql.query(sql!(
+        "SELECT state || COALESCE(' (' || reason || ')', '') AS outcome, COUNT(*) AS n FROM orders GROUP BY outcome ORDER BY outcome"
+    )))?;
+    let by_state: Vec<(String, i64)> =
+        rows.iter().map(|r| Ok((r.text("outcome")?, r.int("n")?))).collect::<Result<_, gasline_ports::StoreError>>()?;
     let queue = system.services.queue.stats();
     let driver = system.stats.borrow().clone();
     if args.json {
