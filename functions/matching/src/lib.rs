@@ -8,6 +8,9 @@
 //! compensates and rejects. Every message ends acknowledged or retried; no
 //! error escapes to the runtime.
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod workers;
+
 mod traffic;
 
 use gasline_core::config::Config;

@@ -10,6 +10,9 @@
 //! The private key comes only from the `signing_key` secret (PKCS#8 PEM);
 //! `signer_id` optionally overrides the SM2 distinguishing id.
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod workers;
+
 use std::sync::{Arc, Mutex};
 
 use gasline_core::Millis;

@@ -9,6 +9,9 @@
 //! Platform neutral: the Spin and Workers entrypoints translate requests and
 //! build the ports; all logic is here.
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod workers;
+
 mod ops;
 mod orders;
 mod riders;

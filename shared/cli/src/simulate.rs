@@ -185,8 +185,10 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     let rows = block_on(system.services.sql.query(sql!(
         "SELECT state || COALESCE(' (' || reason || ')', '') AS outcome, COUNT(*) AS n FROM orders GROUP BY outcome ORDER BY outcome"
     )))?;
-    let by_state: Vec<(String, i64)> =
-        rows.iter().map(|r| Ok((r.text("outcome")?, r.int("n")?))).collect::<Result<_, gasline_ports::StoreError>>()?;
+    let by_state: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| Ok((r.text("outcome")?, r.int("n")?)))
+        .collect::<Result<_, gasline_ports::StoreError>>()?;
     let queue = system.services.queue.stats();
     let driver = system.stats.borrow().clone();
     if args.json {

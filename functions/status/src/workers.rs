@@ -1,0 +1,34 @@
+//! Cloudflare Workers entrypoints: HTTP to [`crate::handle`], the cron
+//! trigger to the outbox sweeper, and the dead-letter queue to
+//! [`crate::dead_letter`].
+
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, console_error, event,
+};
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match gasline_workers::accept(request, env).await {
+        Ok((request, ports)) => gasline_workers::reply(crate::handle(request, &ports).await),
+        Err(response) => response,
+    }
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match gasline_workers::WorkerPorts::new(env) {
+        Ok(ports) => {
+            if let Err(e) = crate::sweep(&ports).await {
+                console_error!("gasline: sweep failed: {e}");
+            }
+        }
+        Err(e) => console_error!("gasline: bindings: {e}"),
+    }
+}
+
+#[event(queue)]
+async fn dead_letters(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
+    gasline_workers::consume(batch, env, async |body, ports| crate::dead_letter(body, ports).await).await;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The ports over a Worker's bindings, and the entrypoint glue.
+
+use std::sync::Arc;
+
+use futures::future::{Either, join_all, select};
+use gasline_core::event::EventType;
+use gasline_ports::{
+    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Row, SqlStore, Statement, StoreError,
+    Value,
+};
+use gasline_store::consume::Outcome;
+use worker::js_sys::{Math, Uint8Array};
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    AbortController, D1Database, Date, Delay, Env, Fetch, Headers, MessageBatch, MessageExt, Method, QueueContentType,
+    RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error,
+};
+
+/// Largest request body read at all; handlers apply their own, smaller limits.
+const MAX_READ_BYTES: usize = 1024 * 1024;
+
+fn classify(message: String) -> StoreError {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("constraint failed") {
+        StoreError::Conflict(message)
+    } else if [
+        "busy",
+        "locked",
+        "overloaded",
+        "timeout",
+        "timed out",
+        "network",
+        "reset",
+        "unavailable",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Backend(message)
+    }
+}
+
+fn to_js(params: &[Value]) -> Vec<JsValue> {
+    params
+        .iter()
+        .map(|v| match v {
+            Value::Null => JsValue::NULL,
+            #[allow(clippy::cast_precision_loss)]
+            Value::Integer(i) => JsValue::from_f64(*i as f64),
+            Value::Real(f) => JsValue::from_f64(*f),
+            Value::Text(s) => JsValue::from_str(s),
+            Value::Blob(b) => Uint8Array::from(b.as_slice()).into(),
+        })
+        .collect()
+}
+
+fn from_json(value: serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Integer(i64::from(b)),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN)), Value::Integer),
+        serde_json::Value::String(s) => Value::Text(s),
+        serde_json::Value::Array(items) => Value::Blob(
+            items
+                .iter()
+                .map(|i| u8::try_from(i.as_u64().unwrap_or(0)).unwrap_or(0))
+                .collect(),
+        ),
+        other @ serde_json::Value::Object(_) => Value::Text(other.to_string()),
+    }
+}
+
+/// D1 as the SQL port. A batch is D1's `batch()`: one implicit transaction.
+pub struct D1Sql(D1Database);
+
+impl SqlStore for D1Sql {
+    async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        let prepared = self
+            .0
+            .prepare(statement.sql)
+            .bind(&to_js(&statement.params))
+            .map_err(|e| classify(e.to_string()))?;
+        let result = prepared.all().await.map_err(|e| classify(e.to_string()))?;
+        if let Some(error) = result.error() {
+            return Err(classify(error));
+        }
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+            result.results().map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (columns, values): (Vec<String>, Vec<Value>) =
+                    row.into_iter().map(|(k, v)| (k, from_json(v))).unzip();
+                Row::new(Arc::from(columns), values)
+            })
+            .collect())
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        let prepared = statements
+            .into_iter()
+            .map(|s| self.0.prepare(s.sql).bind(&to_js(&s.params)))
+            .collect::<worker::Result<Vec<_>>>()
+            .map_err(|e| classify(e.to_string()))?;
+        self.0.batch(prepared).await.map_err(|e| classify(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Workers KV as the key-value port. Workers KV's shortest TTL is 60 s.
+pub struct WorkerKv(worker::KvStore);
+
+impl KvStore for WorkerKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0
+            .get(key)
+            .bytes()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), StoreError> {
+        let mut put = self
+            .0
+            .put_bytes(key, value)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        if let Some(ttl) = ttl_seconds {
+            put = put.expiration_ttl(u64::from(ttl.max(60)));
+        }
+        put.execute().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// Cloudflare Queues as the publisher: one producer binding per topic.
+pub struct WorkerQueues(Env);
+
+impl Publisher for WorkerQueues {
+    async fn publish(&self, message: Message) -> Result<(), PublishError> {
+        let binding = crate::queue_binding(&message.topic);
+        let consumed = EventType::from_topic(&message.topic)
+            .and_then(EventType::consumer)
+            .is_some();
+        let queue = match self.0.queue(&binding) {
+            Ok(queue) => queue,
+            // Notifications nobody here consumes need no queue.
+            Err(_) if !consumed => return Ok(()),
+            Err(e) => return Err(PublishError(format!("no queue binding {binding}: {e}"))),
+        };
+        let body = String::from_utf8(message.body).map_err(|e| PublishError(e.to_string()))?;
+        let send = RawMessageBuilder::new(JsValue::from_str(&body))
+            .delay_seconds(message.delay_seconds)
+            .build_with_content_type(QueueContentType::Text);
+        queue.send_raw(send).await.map_err(|e| PublishError(e.to_string()))
+    }
+}
+
+/// `fetch` with a timeout (the request is aborted when it fires).
+pub struct WorkerHttp;
+
+impl HttpClient for WorkerHttp {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout_ms: u32,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let headers = Headers::new();
+        for (name, value) in &parts.headers {
+            if let Ok(value) = value.to_str() {
+                let _ = headers.set(name.as_str(), value);
+            }
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(parts.method.to_string()))
+            .with_headers(headers);
+        if !body.is_empty() {
+            init.with_body(Some(Uint8Array::from(body.as_slice()).into()));
+        }
+        let request =
+            Request::new_with_init(&parts.uri.to_string(), &init).map_err(|e| HttpError::Unreachable(e.to_string()))?;
+        let controller = AbortController::default();
+        let fetch = Fetch::Request(request);
+        let signal = controller.signal();
+        let call = fetch.send_with_signal(&signal);
+        let timer = Delay::from(std::time::Duration::from_millis(u64::from(timeout_ms)));
+        let mut response = match select(Box::pin(call), Box::pin(timer)).await {
+            Either::Left((result, _)) => result.map_err(|e| HttpError::Unreachable(e.to_string()))?,
+            Either::Right(_) => {
+                controller.abort();
+                return Err(HttpError::Timeout);
+            }
+        };
+        let mut builder = http::Response::builder().status(response.status_code());
+        for (name, value) in response.headers().entries() {
+            builder = builder.header(name, value);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| HttpError::Unreachable(e.to_string()))?;
+        builder.body(bytes).map_err(|e| HttpError::Unreachable(e.to_string()))
+    }
+}
+
+/// Everything a handler may use, over one Worker's `Env`.
+pub struct WorkerPorts {
+    env: Env,
+    sql: D1Sql,
+    kv: WorkerKv,
+    queue: WorkerQueues,
+    http: WorkerHttp,
+}
+
+impl WorkerPorts {
+    /// Binds `DB` and `KV` (queues are bound per message, by topic).
+    pub fn new(env: Env) -> worker::Result<Self> {
+        Ok(Self {
+            sql: D1Sql(env.d1("DB")?),
+            kv: WorkerKv(env.kv("KV")?),
+            queue: WorkerQueues(env.clone()),
+            http: WorkerHttp,
+            env,
+        })
+    }
+}
+
+impl Ports for WorkerPorts {
+    type Sql = D1Sql;
+    type Kv = WorkerKv;
+    type Queue = WorkerQueues;
+    type Http = WorkerHttp;
+
+    fn sql(&self) -> &D1Sql {
+        &self.sql
+    }
+
+    fn kv(&self) -> &WorkerKv {
+        &self.kv
+    }
+
+    fn queue(&self) -> &WorkerQueues {
+        &self.queue
+    }
+
+    fn http(&self) -> &WorkerHttp {
+        &self.http
+    }
+
+    fn now(&self) -> i64 {
+        i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// A ULID: the time, then 80 random bits. `Math.random` is enough here:
+    /// ids must be unique, not secret (tokens are made elsewhere).
+    fn new_id(&self) -> String {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let part = |bits: u32| (Math::random() * f64::from(1u32 << bits.min(31))) as u128;
+        let random = (part(26) << 54) | (part(27) << 27) | part(27);
+        let ms = u64::try_from(self.now()).unwrap_or(0);
+        ulid::Ulid::from_parts(ms, random).to_string()
+    }
+
+    async fn variable(&self, name: &str) -> Option<String> {
+        self.env
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var(name).map(|v| v.to_string()))
+            .ok()
+    }
+}
+
+/// A 503 problem for when the Worker's own bindings are missing; the cause
+/// goes to the log, not to the client.
+fn unavailable(cause: &str) -> worker::Result<Response> {
+    console_error!("gasline: {cause}");
+    reply(gasline_http::Problem::unavailable().into_response())
+}
+
+/// Turns a Workers request into the neutral request and builds the ports;
+/// on failure, the response to send instead.
+pub async fn accept(
+    mut request: Request,
+    env: Env,
+) -> Result<(gasline_http::Request, WorkerPorts), worker::Result<Response>> {
+    let ports = WorkerPorts::new(env).map_err(|e| unavailable(&format!("bindings: {e}")))?;
+    let declared = request
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_READ_BYTES) {
+        let problem = gasline_http::Problem::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("the limit is {MAX_READ_BYTES} bytes"),
+        );
+        return Err(reply(problem.into_response()));
+    }
+    let url = request.url().map_err(|e| unavailable(&format!("url: {e}")))?;
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let mut builder = http::Request::builder()
+        .method(request.method().to_string().as_str())
+        .uri(path_and_query);
+    for (name, value) in request.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = request.bytes().await.unwrap_or_default();
+    let neutral = builder.body(body).map_err(|e| unavailable(&format!("request: {e}")))?;
+    Ok((neutral, ports))
+}
+
+/// Turns the neutral response into a Workers response.
+pub fn reply(response: gasline_http::Response) -> worker::Result<Response> {
+    let (parts, body) = response.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            headers.set(name.as_str(), value)?;
+        }
+    }
+    Ok(Response::from_bytes(body)?
+        .with_status(parts.status.as_u16())
+        .with_headers(headers))
+}
+
+fn body_of(message: &RawMessage) -> Vec<u8> {
+    let body = message.body();
+    body.as_string()
+        .or_else(|| worker::js_sys::JSON::stringify(&body).ok().map(String::from))
+        .unwrap_or_default()
+        .into_bytes()
+}
+
+/// Hands every message of a batch to `handle` (concurrently) and acks or
+/// retries each one by its outcome. Never fails the batch: a Rust queue
+/// handler that returns `Err` would redeliver every message.
+pub async fn consume<F>(batch: MessageBatch<JsValue>, env: Env, handle: F)
+where
+    F: AsyncFn(&[u8], &WorkerPorts) -> Outcome,
+{
+    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    let ports = match WorkerPorts::new(env) {
+        Ok(p) => p,
+        Err(e) => {
+            console_error!("gasline: bindings: {e}");
+            for m in &messages {
+                m.retry_with_options(&worker::QueueRetryOptionsBuilder::new().with_delay_seconds(30).build());
+            }
+            return;
+        }
+    };
+    let bodies: Vec<Vec<u8>> = messages.iter().map(body_of).collect();
+    let outcomes = join_all(bodies.iter().map(|b| handle(b, &ports))).await;
+    let now = ports.now();
+    for (message, outcome) in messages.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Ack => message.ack(),
+            Outcome::Retry => {
+                let age = now - i64::try_from(message.timestamp().as_millis()).unwrap_or(now);
+                let delay = crate::retry_delay_seconds(age);
+                message.retry_with_options(
+                    &worker::QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(delay)
+                        .build(),
+                );
+            }
+        }
+    }
+}
