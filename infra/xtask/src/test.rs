@@ -235,13 +235,14 @@ fn build_functions_for_spin() -> Result<()> {
 }
 
 /// All function crates in one cargo invocation (shared dependencies build
-/// once), with the dev profile: the LTO release profile is for `up` and
-/// benchmarks, and would make CI slow.
+/// once), with the `wasm-dev` profile (dev without debug info, see the root
+/// Cargo.toml): the LTO release profile is for `up` and benchmarks, and
+/// would make CI slow.
 fn build_functions(target: &str) -> Result<()> {
     FUNCTION_CRATES
         .iter()
         .fold(
-            Cmd::cargo().args(["build", "--locked", "--target", target]),
+            Cmd::cargo().args(["build", "--locked", "--profile", "wasm-dev", "--target", target]),
             |cmd, krate| cmd.args(["-p", krate]),
         )
         .run()

@@ -33,7 +33,7 @@ pub struct SimulateArgs {
     /// Demo riders.
     #[arg(long, default_value_t = 60)]
     riders: usize,
-    /// Seed for positions, ids and queue faults.
+    /// Seed for ids, credentials and queue faults (positions are fixed).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Queue behaviour.

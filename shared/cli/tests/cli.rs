@@ -258,7 +258,7 @@ fn input_errors_are_clear() {
     let wrong_format = scratch.write("v9.json", serde_json::to_vec(&wrong_format).unwrap());
     let out = gasline(["waybill", "sign", "--key", &private, path_str(&wrong_format)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("unsupported waybill format"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unsupported document format"), "{}", stderr(&out));
 
     // An unsigned waybill handed to verify says so.
     let waybill = example_file(&scratch);

@@ -203,7 +203,7 @@ fn openssl_signatures_verify_with_gasline_and_tampering_fails() {
         let out = gasline_verify(&scratch, &public, &forged);
         assert_eq!(out.status.code(), Some(1), "{pointer}");
         assert!(
-            stderr(&out).contains("does not match the waybill's canonical bytes"),
+            stderr(&out).contains("does not match the document's canonical bytes"),
             "{pointer}: {}",
             stderr(&out)
         );

@@ -121,7 +121,10 @@ pub enum KeyError {
 pub enum VerifyError {
     #[error("unsupported signature algorithm {found:?}: only \"SM2-SM3\" is supported")]
     UnsupportedAlgorithm { found: String },
-    #[error("unsupported waybill format {found:?}: this verifier knows \"gasline-waybill/1\"")]
+    #[error(
+        "unsupported document format {found:?}: this verifier knows \"gasline-waybill/1\" \
+         (waybills) and \"gasline-waybill-void/1\" (void records)"
+    )]
     UnsupportedFormat { found: String },
     #[error("unknown key id {key_id:?}: the keys in use are [{}]", .known.join(", "))]
     UnknownKeyId { key_id: String, known: Vec<String> },
@@ -135,8 +138,8 @@ pub enum VerifyError {
     )]
     SignatureNotDer,
     #[error(
-        "the signature does not match the waybill's canonical bytes under key {key_id:?}: \
-         the waybill was changed after signing, or it was signed with another key or signer id"
+        "the signature does not match the document's canonical bytes under key {key_id:?}: \
+         it was changed after signing, or signed with another key or signer id"
     )]
     Mismatch { key_id: String },
 }
