@@ -8,6 +8,7 @@
 //! [`Command`] and one function, so adding one (e.g. `simulate`) is a variant
 //! and a match arm.
 
+mod demo;
 mod simulate;
 
 use std::fs;
@@ -40,6 +41,9 @@ enum Command {
     /// Run demo orders through the whole saga in-process and report per-step
     /// latency against the service levels (3 s / 5 s / 10 s).
     Simulate(simulate::SimulateArgs),
+    /// Prepare a local run of the real runtimes: demo data as SQL, a dev
+    /// signing key, and dev.env with the URL and dev credentials.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +120,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Waybill(WaybillCommand::Canonical(args)) => canonical(&args),
         Command::Waybill(WaybillCommand::Verify(args)) => verify(&args),
         Command::Simulate(args) => simulate::simulate(&args),
+        Command::Demo(args) => demo::demo(&args),
     }
 }
 

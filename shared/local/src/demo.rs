@@ -6,7 +6,7 @@ use futures::executor::block_on;
 use gasline_core::geo::GeoPoint;
 use gasline_core::signature::WaybillSigner;
 use gasline_core::types::CylinderSpec;
-use gasline_ports::{SqlStore, Statement, sql};
+use gasline_ports::{SqlStore, Statement, Value, sql};
 use gasline_store::tokens::{self, Role};
 use sm3::{Digest, Sm3};
 
@@ -106,8 +106,9 @@ fn run(system: &System, statements: Vec<Statement>) {
     block_on(system.services.sql.batch(statements)).expect("seed statements apply");
 }
 
-/// Creates a station with its stock and a device token; returns the token.
-pub fn add_station(system: &System, station: &StationSpec<'_>, seed: u64) -> String {
+/// The statements that create a station with its stock and a device token,
+/// and the token.
+pub fn station_statements(station: &StationSpec<'_>, seed: u64) -> (Vec<Statement>, String) {
     let mut stmts = vec![sql!(
         "INSERT INTO stations (id, name, lat, lon, monitored) VALUES (?1, ?2, ?3, ?4, ?5)",
         station.id,
@@ -126,36 +127,58 @@ pub fn add_station(system: &System, station: &StationSpec<'_>, seed: u64) -> Str
     }
     let secret = hex(&derive(seed, station.id));
     stmts.push(tokens::insert(station.id, &secret, Role::Station, station.id));
+    (stmts, format!("{}.{secret}", station.id))
+}
+
+/// The statements that create an available rider positioned at `at` as of
+/// `now`, and its token.
+pub fn rider_statements(id: &str, name: &str, at: GeoPoint, seed: u64, now: i64) -> (Vec<Statement>, String) {
+    let secret = hex(&derive(seed, id));
+    let stmts = vec![
+        sql!(
+            "INSERT INTO riders (id, name, status, lat, lon, cell, located_at) VALUES (?1, ?2, 'available', ?3, ?4, ?5, ?6)",
+            id,
+            name,
+            at.lat,
+            at.lon,
+            at.cell(),
+            now
+        ),
+        tokens::insert(id, &secret, Role::Rider, id),
+    ];
+    (stmts, format!("{id}.{secret}"))
+}
+
+/// The statement that creates an app or ops token, and the token.
+pub fn token_statement(id: &str, role: Role, subject: &str, seed: u64) -> (Statement, String) {
+    let secret = hex(&derive(seed, id));
+    (tokens::insert(id, &secret, role, subject), format!("{id}.{secret}"))
+}
+
+/// Creates a station with its stock and a device token; returns the token.
+pub fn add_station(system: &System, station: &StationSpec<'_>, seed: u64) -> String {
+    let (stmts, token) = station_statements(station, seed);
     run(system, stmts);
-    format!("{}.{secret}", station.id)
+    token
 }
 
 /// Creates an available rider at a position reported now; returns its token.
 pub fn add_rider(system: &System, id: &str, name: &str, at: GeoPoint, seed: u64) -> String {
-    let secret = hex(&derive(seed, id));
-    run(
-        system,
-        vec![
-            sql!(
-                "INSERT INTO riders (id, name, status, lat, lon, cell, located_at) VALUES (?1, ?2, 'available', ?3, ?4, ?5, ?6)",
-                id,
-                name,
-                at.lat,
-                at.lon,
-                at.cell(),
-                system.now()
-            ),
-            tokens::insert(id, &secret, Role::Rider, id),
-        ],
-    );
-    format!("{id}.{secret}")
+    let (stmts, token) = rider_statements(id, name, at, seed, system.now());
+    run(system, stmts);
+    token
 }
 
 /// Creates an app or ops token for `subject`; returns it.
 pub fn add_token(system: &System, id: &str, role: Role, subject: &str, seed: u64) -> String {
-    let secret = hex(&derive(seed, id));
-    run(system, vec![tokens::insert(id, &secret, role, subject)]);
-    format!("{id}.{secret}")
+    let (stmt, token) = token_statement(id, role, subject, seed);
+    run(system, vec![stmt]);
+    token
+}
+
+/// The signing key of the demo world (derived from `seed`; never for production).
+pub fn signing_key(seed: u64) -> WaybillSigner {
+    WaybillSigner::from_secret_bytes(&derive(seed, "signing-key")).expect("a derived scalar is a valid key")
 }
 
 /// Installs a signing key (derived from `seed`) as the `signing_key` secret
@@ -185,33 +208,112 @@ pub struct Credentials {
     pub stations: Vec<(String, String)>,
 }
 
-/// Loads the demo world: stations, `riders` riders spread over a 6 km disc
-/// around the centre, an app and an ops token, and a signing key.
+/// The demo world as statements: stations, `riders` riders spread over a
+/// 6 km disc around the centre (positions as of `now`), an app and an ops
+/// token; and the credentials.
+pub fn world(riders: usize, seed: u64, now: i64) -> (Vec<Statement>, Credentials) {
+    let mut stmts = Vec::new();
+    let mut stations = Vec::new();
+    for s in &STATIONS {
+        let (more, token) = station_statements(s, seed);
+        stmts.extend(more);
+        stations.push((s.id.to_owned(), token));
+    }
+    let mut rider_creds = Vec::new();
+    for i in 0..riders {
+        // A deterministic spiral: even coverage without randomness.
+        #[allow(clippy::cast_precision_loss)]
+        let (r, theta) = (
+            0.055 * ((i as f64 + 0.5) / riders.max(1) as f64).sqrt(),
+            i as f64 * 2.399_963,
+        );
+        let at =
+            GeoPoint::new(CENTRE.lat + r * theta.sin(), CENTRE.lon + r * theta.cos() / 0.855).expect("near the centre");
+        let id = format!("rd-{:04}", i + 1);
+        let (more, token) = rider_statements(&id, &format!("骑手{:04}", i + 1), at, seed, now);
+        stmts.extend(more);
+        rider_creds.push((id, token));
+    }
+    let (app_stmt, app) = token_statement("app-demo", Role::App, "demo-app", seed);
+    let (ops_stmt, ops) = token_statement("ops-demo", Role::Ops, "ops", seed);
+    stmts.extend([app_stmt, ops_stmt]);
+    (
+        stmts,
+        Credentials {
+            app,
+            ops,
+            riders: rider_creds,
+            stations,
+        },
+    )
+}
+
+/// Loads the demo world into `system` and installs its signing key.
 pub fn load(system: &System, riders: usize, seed: u64) -> Credentials {
-    let stations = STATIONS
-        .iter()
-        .map(|s| (s.id.to_owned(), add_station(system, s, seed)))
-        .collect();
-    let riders = (0..riders)
-        .map(|i| {
-            // A deterministic spiral: even coverage without randomness.
-            #[allow(clippy::cast_precision_loss)]
-            let (r, theta) = (
-                0.055 * ((i as f64 + 0.5) / riders.max(1) as f64).sqrt(),
-                i as f64 * 2.399_963,
-            );
-            let at = GeoPoint::new(CENTRE.lat + r * theta.sin(), CENTRE.lon + r * theta.cos() / 0.855)
-                .expect("near the centre");
-            let id = format!("rd-{:04}", i + 1);
-            let token = add_rider(system, &id, &format!("骑手{:04}", i + 1), at, seed);
-            (id, token)
-        })
-        .collect();
+    let (stmts, creds) = world(riders, seed, system.now());
+    run(system, stmts);
     install_signing_key(system, seed);
-    Credentials {
-        app: add_token(system, "app-demo", Role::App, "demo-app", seed),
-        ops: add_token(system, "ops-demo", Role::Ops, "ops", seed),
-        riders,
-        stations,
+    creds
+}
+
+/// Renders statements as a SQL script with the parameters written inline, for
+/// loading into a database this process does not hold (D1, Spin SQLite).
+pub fn to_sql_script(statements: &[Statement]) -> String {
+    let mut out = String::new();
+    for statement in statements {
+        let mut chars = statement.sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '?' {
+                out.push(c);
+                continue;
+            }
+            let mut digits = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            let index: usize = digits.parse().expect("seed statements use numbered parameters");
+            out.push_str(&literal(&statement.params[index - 1]));
+        }
+        out.push_str(";\n");
+    }
+    out
+}
+
+fn literal(value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".to_owned(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => format!("{f:?}"),
+        Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        Value::Blob(b) => format!("X'{}'", hex(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gasline_native::Faults;
+
+    #[test]
+    fn the_script_loads_the_same_world_as_the_statements() {
+        let (stmts, _) = world(5, 9, 1_000);
+        let script = to_sql_script(&stmts);
+        assert!(script.contains("'黄浦液化气供应站'") && script.contains("'rd-0005'"));
+        let direct = System::simulated(1, Faults::none(), 1_000);
+        run(&direct, stmts);
+        let scripted = System::simulated(1, Faults::none(), 1_000);
+        scripted.services.sql.execute_script(&script).unwrap();
+        let dump = |s: &System, table: &str| {
+            block_on(
+                s.services
+                    .sql
+                    .query(sql!(format!("SELECT * FROM {table} ORDER BY 1, 2"))),
+            )
+            .unwrap()
+        };
+        for table in ["stations", "station_stock", "riders", "api_tokens"] {
+            assert_eq!(dump(&direct, table), dump(&scripted, table), "{table}");
+        }
     }
 }
