@@ -2,6 +2,8 @@
 //! in process with demo data, driven through HTTP-shaped requests exactly as
 //! a client would drive the deployed functions.
 
+pub mod remote;
+
 use futures::executor::block_on;
 use gasline_local::System;
 use gasline_local::demo::{self, Credentials};

@@ -6,6 +6,9 @@ use worker::{Context, Env, MessageBatch, Result, event};
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    gasline_workers::consume(batch, env, async |body, ports| crate::on_message(body, ports).await).await;
+    gasline_workers::consume("matching", batch, env, async |body, ports| {
+        crate::on_message(body, ports).await
+    })
+    .await;
     Ok(())
 }

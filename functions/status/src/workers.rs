@@ -29,6 +29,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 #[event(queue)]
 async fn dead_letters(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    gasline_workers::consume(batch, env, async |body, ports| crate::dead_letter(body, ports).await).await;
+    gasline_workers::consume("dead-letters", batch, env, async |body, ports| {
+        crate::dead_letter(body, ports).await
+    })
+    .await;
     Ok(())
 }

@@ -277,7 +277,10 @@ fn installed_version(program: &Path) -> Option<String> {
         .stdin(std::process::Stdio::null())
         .output()
         .ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// `$CARGO_HOME` (default `~/.cargo`): where `cargo install` puts binaries.
@@ -384,7 +387,11 @@ pub fn workers_env() -> Result<Vec<(&'static str, OsString)>> {
         ("WASM_OPT_BIN", modules.join("binaryen").join("bin").join("wasm-opt")),
         (
             "ESBUILD_BIN",
-            modules.join("@esbuild").join(esbuild_platform).join("bin").join("esbuild"),
+            modules
+                .join("@esbuild")
+                .join(esbuild_platform)
+                .join("bin")
+                .join("esbuild"),
         ),
     ];
     for (name, path) in &tools {
@@ -467,5 +474,18 @@ fn is_root() -> bool {
 fn push_unique<T: PartialEq>(items: &mut Vec<T>, item: T) {
     if !items.contains(&item) {
         items.push(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_either_output_shape() {
+        assert!(version_matches("0.8.7\n", "0.8.7"));
+        assert!(version_matches("wasm-bindgen 0.2.130\n", "0.2.130"));
+        assert!(!version_matches("wasm-bindgen 0.2.129\n", "0.2.130"));
+        assert!(!version_matches("0.8.70\n", "0.8.7"));
     }
 }

@@ -11,6 +11,7 @@ mod ensure;
 mod steps;
 mod test;
 mod up;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,18 +24,23 @@ const USAGE: &str = "\
 Usage: cargo xtask <command> [options]
 
 Commands:
-  up                  Install what is missing, run the whole system locally
-                      with demo data, and say where to look.
+  up                  Install what is missing, run the four Workers on the
+                      local Workers runtime with demo data (port
+                      $GASLINE_PORT, default 8787), and say where to look.
   test                Everything CI checks, in CI's order; stops at the first
                       failure.
+  workers-smoke       Install the Cloudflare Workers toolchain, build the
+                      hello-world worker and serve it on workerd through the
+                      local harness, then run the harness self-test.
+  build-worker NAME   Build one function as a Worker (worker-build --release).
   help                Print this message.
 
 Options for `test`:
   --skip-wasm         Leave out the wasm builds (and the wasm targets).
   --only <step>       Run only this step (repeatable, or comma-separated).
                       Steps: tools, fmt, clippy, test, doc,
-                      wasm32-unknown-unknown, wasm32-wasip2
-                      (`wasm` selects both wasm builds).
+                      wasm32-unknown-unknown, wasm32-wasip2, e2e-workers
+                      (`wasm` selects the wasm builds and e2e-workers).
 ";
 
 /// A mistake in the command line: reported with the usage text, exit status 2.
@@ -88,7 +94,23 @@ fn run(args: &[String]) -> Result<()> {
             if let Some(unexpected) = options.first() {
                 return Err(usage(format!("`up` takes no options (got `{unexpected}`)")));
             }
-            up::run()
+            workers::up()
+        }
+        "build-worker" => match options {
+            [name] => workers::build_one(name),
+            _ => Err(usage(
+                "`build-worker` takes one function name (intake, matching, signing, status)".to_owned(),
+            )),
+        },
+        "workers-smoke" => {
+            if wants_help(options) {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            if let Some(unexpected) = options.first() {
+                return Err(usage(format!("`workers-smoke` takes no options (got `{unexpected}`)")));
+            }
+            up::workers_smoke()
         }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

@@ -84,6 +84,23 @@ const CHECKS: &[Check] = &[
         fix: None,
         is_wasm: true,
     },
+    Check {
+        name: "e2e-workers",
+        needs: E2E_WORKERS_TOOLS,
+        run: crate::workers::e2e,
+        fix: Some("re-run with the harness log above; `cargo xtask up` serves the same Workers for poking by hand"),
+        is_wasm: true,
+    },
+];
+
+/// The Workers toolchain plus `openssl` (a scenario verifies a waybill with it).
+const E2E_WORKERS_TOOLS: &[Tool] = &[
+    WORKERS_RUST_TARGET,
+    ensure::NPM,
+    ensure::NODE_PACKAGES,
+    ensure::WORKER_BUILD,
+    ensure::WASM_BINDGEN_CLI,
+    OPENSSL,
 ];
 
 /// The command line of `cargo xtask test`.
@@ -275,7 +292,8 @@ mod tests {
                 "test",
                 "doc",
                 "wasm32-unknown-unknown",
-                "wasm32-wasip2"
+                "wasm32-wasip2",
+                "e2e-workers"
             ]
         );
     }
@@ -291,7 +309,7 @@ mod tests {
         let options = parse(&["--only", "doc,fmt", "--only=wasm"]).unwrap();
         assert_eq!(
             selected(&options),
-            ["fmt", "doc", "wasm32-unknown-unknown", "wasm32-wasip2"]
+            ["fmt", "doc", "wasm32-unknown-unknown", "wasm32-wasip2", "e2e-workers"]
         );
     }
 

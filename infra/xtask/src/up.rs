@@ -1,56 +1,376 @@
-//! `cargo xtask up`: install what is missing, run the whole system locally
-//! with demo data, and say where to look.
-//!
-//! For now the system runs in one process on the native adapters (the
-//! `gasline simulate` saga simulator). When the Workers runtime lands, the
-//! steps after `tools` become "build the workers" and "start wrangler"; the
-//! shape (tools, build, run, where to look) stays.
+//! The local Workers runtime: building a worker with worker-build, and the
+//! harness (`infra/cloudflare/harness/run.mjs`) that runs workers on workerd.
+//! `cargo xtask up` itself is in `workers.rs`.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::Cmd;
 use crate::ensure;
 use crate::steps::{self, Step};
 
-/// How many demo orders the simulator pushes through the saga.
-const DEMO_ORDERS: &str = "50";
-
-pub fn run() -> Result<()> {
-    let gasline = target_dir().join("release").join("gasline");
-    steps::run_all(
-        "xtask up",
-        vec![
-            Step::new("tools", || ensure::all(ensure::EVERYTHING)),
-            Step::new("build", build_cli),
-            Step::new("simulate", || run_simulator(&gasline)),
-        ],
-    )?;
-    eprintln!(
-        "\nWhere to look: the simulator's report is printed above.\n\
-         Run it again, with other settings: {} simulate --help",
-        gasline.display()
-    );
-    Ok(())
-}
-
-/// The `gasline` CLI, release profile (the one benchmarks and demos use).
-fn build_cli() -> Result<()> {
-    Cmd::cargo()
-        .args(["build", "--release", "-p", "gasline-cli", "--locked"])
-        .run()
-}
-
-/// Runs the native simulator; its exit status becomes `cargo xtask up`'s.
-fn run_simulator(gasline: &std::path::Path) -> Result<()> {
-    Cmd::new(gasline).args(["simulate", "--orders", DEMO_ORDERS]).run()
-}
-
 /// Where cargo puts build output: `$CARGO_TARGET_DIR` if set (relative to the
 /// workspace root, like cargo reads it), else `target/`.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .filter(|dir| !dir.is_empty())
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+}
+
+// --- Cloudflare Workers: building workers and running the local harness ----
+
+/// The hello-world worker: the toolchain proof and the benchmarks' baseline.
+pub const HELLO_WORKER: &str = "infra/cloudflare/hello";
+/// The harness that runs workers on workerd (Miniflare), and its configs.
+pub const HARNESS_SCRIPT: &str = "infra/cloudflare/harness/run.mjs";
+const HELLO_HARNESS_CONFIG: &str = "infra/cloudflare/harness/hello.json";
+const HARNESS_SELFTEST: &str = "infra/cloudflare/harness/test/harness.test.mjs";
+/// How long the harness may take to print its ready line.
+const HARNESS_START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the harness may take to stop after SIGTERM before it is killed.
+const HARNESS_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Builds one worker crate with `worker-build --release` (the environment of
+/// [`ensure::workers_env`]; the tools must be installed). The output lands
+/// in `<crate_dir>/build/`: `index.js` (the entry module) and
+/// `index_bg.wasm`. Returns the size of the wasm in bytes.
+pub fn build_worker(crate_dir: &Path) -> Result<u64> {
+    let env = ensure::workers_env()?;
+    let worker_build = ensure::cargo_home().join("bin").join("worker-build");
+    env.into_iter()
+        .fold(Cmd::new(&worker_build), |cmd, (key, value)| cmd.env(key, value))
+        .args([OsStr::new("--release"), crate_dir.as_os_str()])
+        .no_stdin()
+        .run()?;
+    let wasm = crate_dir.join("build").join("index_bg.wasm");
+    let size = std::fs::metadata(&wasm)
+        .with_context(|| format!("worker-build succeeded but {} is missing", wasm.display()))?
+        .len();
+    Ok(size)
+}
+
+/// `gzip -9` size of a file (what the Workers upload limit counts); `None`
+/// when gzip is not installed.
+pub fn gzip_size(path: &Path) -> Option<u64> {
+    let file = std::fs::File::open(path).ok()?;
+    let output = Command::new("gzip").arg("-9c").stdin(file).output().ok()?;
+    output.status.success().then_some(output.stdout.len() as u64)
+}
+
+/// A running harness (`node infra/cloudflare/harness/run.mjs`): Node 22, in
+/// its own process group, on a free port, stopping itself if its standard
+/// input (a pipe held by this value) closes. [`Harness::stop`] sends SIGTERM
+/// (Miniflare disposes workerd) and checks that no workerd is left; dropping
+/// a harness that was not stopped kills its whole process group.
+pub struct Harness {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The workerd processes under the harness, seen once it was ready.
+    workerd: Vec<u32>,
+    stopped: bool,
+}
+
+impl Harness {
+    /// Starts the harness with `--config config` and extra arguments, and
+    /// waits for its ready line. Its output is echoed with a `harness| `
+    /// prefix.
+    pub fn start(config: &str, extra: &[&str]) -> Result<Self> {
+        Self::start_on(config, 0, extra)
+    }
+
+    /// Like [`Harness::start`], on a given port (0 picks a free one).
+    pub fn start_on(config: &str, port: u16, extra: &[&str]) -> Result<Self> {
+        let port = port.to_string();
+        let node = Path::new(ensure::CLOUDFLARE_DIR)
+            .join("node_modules")
+            .join(".bin")
+            .join("node");
+        let mut command = Command::new(&node);
+        command
+            .args([
+                HARNESS_SCRIPT,
+                "--config",
+                config,
+                "--port",
+                &port,
+                "--exit-on-stdin-close",
+            ])
+            .args(extra)
+            .envs(ensure::workers_env()?)
+            // Held open by `child`: if xtask dies without stopping the
+            // harness, the pipe closes and the harness stops workerd itself.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt as _;
+            command.process_group(0);
+        }
+        eprintln!(
+            "$ {} {HARNESS_SCRIPT} --config {config} --port {port} --exit-on-stdin-close {}",
+            node.display(),
+            extra.join(" ")
+        );
+        let mut child = command.spawn().with_context(|| {
+            format!(
+                "could not start {} (is the Workers toolchain installed?)",
+                node.display()
+            )
+        })?;
+        let stdout = child.stdout.take().context("the harness has no stdout pipe")?;
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                eprintln!("harness| {line}");
+                if let Some(url) = line.strip_prefix("gasline: ready on ")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let mut harness = Self {
+            child,
+            url: String::new(),
+            workerd: Vec::new(),
+            stopped: false,
+        };
+        match ready_rx.recv_timeout(HARNESS_START_TIMEOUT) {
+            Ok(url) => harness.url = url,
+            Err(_) => {
+                let status = harness.child.try_wait().ok().flatten();
+                bail!(
+                    "the harness did not print its ready line within {}s ({})",
+                    HARNESS_START_TIMEOUT.as_secs(),
+                    status.map_or_else(|| "still running; killed".to_owned(), |s| format!("exited: {s}"))
+                );
+            }
+        }
+        harness.workerd = child_pids(harness.child.id());
+        if harness.workerd.is_empty() {
+            bail!("the harness is ready but no workerd process runs under it");
+        }
+        Ok(harness)
+    }
+
+    /// Waits until the harness exits by itself (Ctrl-C reaches it through
+    /// its closing standard input when this process dies).
+    pub fn wait(mut self) -> Result<()> {
+        self.stopped = true;
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the harness exited with {status}");
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, wait for a clean exit (status 0), then check that the
+    /// workerd processes it ran are gone.
+    pub fn stop(mut self) -> Result<()> {
+        self.stopped = true;
+        let pid = self.child.id();
+        signal("-TERM", &pid.to_string());
+        let deadline = Instant::now() + HARNESS_STOP_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                kill_group(pid);
+                let _ = self.child.wait();
+                bail!(
+                    "the harness did not stop within {}s of SIGTERM; killed its process group",
+                    HARNESS_STOP_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left: Vec<u32> = self.workerd.clone();
+        while !left.is_empty() && Instant::now() < deadline {
+            left.retain(|&pid| is_running(pid));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !left.is_empty() {
+            for pid in &left {
+                signal("-KILL", &pid.to_string());
+            }
+            bail!("workerd {left:?} still ran after the harness stopped; killed it");
+        }
+        if !status.success() {
+            bail!("the harness exited with {status} after SIGTERM");
+        }
+        eprintln!("harness stopped cleanly; no workerd left ({:?} gone)", self.workerd);
+        Ok(())
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if !self.stopped {
+            kill_group(self.child.id());
+            let _ = self.child.wait();
+            for pid in &self.workerd {
+                signal("-KILL", &pid.to_string());
+            }
+        }
+    }
+}
+
+/// `kill SIGNAL PID` (std can only SIGKILL its own child).
+fn signal(signal: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", target])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn kill_group(pid: u32) {
+    signal("-KILL", &format!("-{pid}"));
+}
+
+/// The direct children of a process (`ps --ppid`).
+fn child_pids(pid: u32) -> Vec<u32> {
+    Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &pid.to_string()])
+        .output()
+        .map(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a process runs (a zombie does not count).
+fn is_running(pid: u32) -> bool {
+    Command::new("ps")
+        .args(["-o", "stat=", "-p", &pid.to_string()])
+        .output()
+        .is_ok_and(|output| {
+            let state = String::from_utf8_lossy(&output.stdout);
+            let state = state.trim();
+            output.status.success() && !state.is_empty() && !state.starts_with('Z')
+        })
+}
+
+/// A plain HTTP/1.1 GET (no client crate in xtask): status and body.
+pub fn http_get(base: &str, path: &str) -> Result<(u16, String)> {
+    let authority = base
+        .strip_prefix("http://")
+        .with_context(|| format!("not an http:// URL: {base}"))?
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).with_context(|| format!("cannot connect to {authority}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept-Encoding: identity\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("malformed HTTP response: {response:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("no status in {head:?}"))?;
+    let chunked = head
+        .lines()
+        .any(|line| line.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    Ok((status, if chunked { dechunk(body) } else { body.to_owned() }))
+}
+
+/// Decodes a chunked body (enough for small test responses).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `cargo xtask workers-smoke`: the proof that the Workers toolchain and the
+/// local harness work. Installs what is missing, builds the hello-world
+/// worker (reporting its wasm size), serves it through the harness, checks
+/// `GET /` says `hello`, stops the harness (no workerd left), then runs the
+/// harness self-test (D1 migrations, KV, queues with retries and a
+/// dead-letter queue, crons, vars and secrets) with `node --test`.
+pub fn workers_smoke() -> Result<()> {
+    let hello = Path::new(HELLO_WORKER);
+    steps::run_all(
+        "xtask workers-smoke",
+        vec![
+            Step::new("tools", || ensure::all(ensure::WORKERS_TOOLS)),
+            Step::new("build hello worker", || {
+                let raw = build_worker(hello)?;
+                let wasm = hello.join("build").join("index_bg.wasm");
+                let gzip = gzip_size(&wasm).map_or_else(|| "gzip not installed".to_owned(), |n| format!("{n} bytes"));
+                eprintln!(
+                    "hello worker wasm: {raw} bytes raw, {gzip} gzip -9 ({})",
+                    wasm.display()
+                );
+                Ok(())
+            }),
+            Step::new("serve hello", || {
+                let harness = Harness::start(HELLO_HARNESS_CONFIG, &[])?;
+                let started = Instant::now();
+                let (status, body) = http_get(&harness.url, "/")?;
+                eprintln!(
+                    "GET {}/ → {status} {body:?} ({} ms, first request)",
+                    harness.url,
+                    started.elapsed().as_millis()
+                );
+                if status != 200 || body != "hello" {
+                    bail!("GET / answered {status} {body:?}, want 200 \"hello\"");
+                }
+                harness.stop()
+            }),
+            Step::new("harness self-test", || {
+                let node = Path::new(ensure::CLOUDFLARE_DIR)
+                    .join("node_modules")
+                    .join(".bin")
+                    .join("node");
+                ensure::workers_env()?
+                    .into_iter()
+                    .filter(|(key, _)| *key != "PATH")
+                    .fold(Cmd::new(node), |cmd, (key, value)| cmd.env(key, value))
+                    .args(["--test", HARNESS_SELFTEST])
+                    .no_stdin()
+                    .run()
+            }),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        assert_eq!(dechunk("5\r\nhello\r\n0\r\n\r\n"), "hello");
+        assert_eq!(dechunk("3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"), "hello");
+        assert_eq!(dechunk(""), "");
+    }
 }

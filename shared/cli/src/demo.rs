@@ -75,13 +75,19 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let env_path = args.dir.join("dev.env");
     fs::write(&env_path, env).with_context(|| format!("writing {}", env_path.display()))?;
-    // Every rider's token, for tools that drive many riders.
+    // Every rider's and station's token, for tools that drive many of them.
     let riders: String = creds
         .riders
         .iter()
         .map(|(id, token)| format!("{id} {token}\n"))
         .collect();
     fs::write(args.dir.join("riders.txt"), riders)?;
+    let stations: String = creds
+        .stations
+        .iter()
+        .map(|(id, token)| format!("{id} {token}\n"))
+        .collect();
+    fs::write(args.dir.join("stations.txt"), stations)?;
     println!(
         "wrote {} ({} statements), {}, {} and {}",
         seed_path.display(),

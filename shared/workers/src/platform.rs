@@ -147,6 +147,13 @@ pub struct WorkerQueues(Env);
 
 impl Publisher for WorkerQueues {
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
+        // Test-only fault (never set in production): `test_drop_publish`
+        // names topics whose publishes "succeed" and are lost, as Redis
+        // pub/sub can lose them; only the outbox sweeper can recover them.
+        let dropped = test_variable(&self.0, "test_drop_publish");
+        if dropped.split(',').any(|t| t.trim() == message.topic) {
+            return Ok(());
+        }
         let binding = crate::queue_binding(&message.topic);
         let consumed = EventType::from_topic(&message.topic)
             .and_then(EventType::consumer)
@@ -280,6 +287,12 @@ impl Ports for WorkerPorts {
     }
 }
 
+/// A test-only variable (empty when unset). Production configurations never
+/// set these; the end-to-end tests use them to inject faults.
+fn test_variable(env: &Env, name: &str) -> String {
+    env.var(name).map(|v| v.to_string()).unwrap_or_default()
+}
+
 /// A 503 problem for when the Worker's own bindings are missing; the cause
 /// goes to the log, not to the client.
 fn unavailable(cause: &str) -> worker::Result<Response> {
@@ -349,12 +362,20 @@ fn body_of(message: &RawMessage) -> Vec<u8> {
 
 /// Hands every message of a batch to `handle` (concurrently) and acks or
 /// retries each one by its outcome. Never fails the batch: a Rust queue
-/// handler that returns `Err` would redeliver every message.
-pub async fn consume<F>(batch: MessageBatch<JsValue>, env: Env, handle: F)
+/// handler that returns `Err` would redeliver every message. `consumer`
+/// names the function (for the test-only `test_fail_consumer` fault, which
+/// makes it ask for a retry of everything).
+pub async fn consume<F>(consumer: &str, batch: MessageBatch<JsValue>, env: Env, handle: F)
 where
     F: AsyncFn(&[u8], &WorkerPorts) -> Outcome,
 {
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    if test_variable(&env, "test_fail_consumer") == consumer {
+        for m in &messages {
+            m.retry_with_options(&worker::QueueRetryOptionsBuilder::new().with_delay_seconds(1).build());
+        }
+        return;
+    }
     let ports = match WorkerPorts::new(env) {
         Ok(p) => p,
         Err(e) => {

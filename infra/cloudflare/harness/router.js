@@ -1,0 +1,112 @@
+// The harness's front worker: the only worker Miniflare routes requests to.
+//
+// It forwards each request to the worker that serves its path (service
+// bindings, in-process, no network), and serves the harness-only control
+// paths under /__harness/ (cron firing, queue injection, SQL, health).
+//
+// Why a router worker and not Miniflare `routes`: Miniflare routes match a
+// path prefix or an exact path *including the query string*, have no method
+// and no inner wildcard, so `POST /v1/orders` (intake) and
+// `GET /v1/orders/{id}/waybill` (status) could not be told apart. The cost is
+// one in-process service-binding hop, which the hello-world baseline pays too.
+//
+// Bindings (set by run.mjs):
+//   HARNESS_ROUTES   JSON [{worker, service, method|null, segments[], prefix}]
+//   HARNESS_WORKERS  JSON [{name, service, crons[], consumers[], producers{}, routes[]}]
+//   HARNESS_QUEUES   JSON {queueName: producerBindingName}
+//   HARNESS_FALLBACK service binding name of the fallback worker, or ""
+//   HARNESS_DB       the shared D1 database (when configured)
+//   W_<n>            one service binding per worker
+//   Q_<n>            one queue producer per queue
+
+const CONTROL = "/__harness/";
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith(CONTROL)) {
+      try {
+        return await control(request, url, env);
+      } catch (error) {
+        return problem(500, "Harness control failed", String(error?.stack ?? error));
+      }
+    }
+    const service = route(env.HARNESS_ROUTES, request.method, url.pathname) ?? (env.HARNESS_FALLBACK || null);
+    if (service === null) {
+      return problem(404, "Not Found", `no worker serves ${request.method} ${url.pathname}`);
+    }
+    return env[service].fetch(request);
+  },
+};
+
+/** First matching route, in configuration order; null when none matches. */
+function route(routes, method, pathname) {
+  const path = splitPath(pathname);
+  for (const r of routes) {
+    if (r.method !== null && r.method !== method && !(r.method === "GET" && method === "HEAD")) continue;
+    if (matches(r, path)) return r.service;
+  }
+  return null;
+}
+
+function matches(r, path) {
+  const { segments, prefix } = r;
+  if (prefix ? path.length <= segments.length : path.length !== segments.length) return false;
+  for (let i = 0; i < segments.length; i++) {
+    if (segments[i] !== "*" && segments[i] !== path[i]) return false;
+  }
+  return true;
+}
+
+/** "/v1/orders/" → ["v1", "orders", ""]; "/" → [""] */
+function splitPath(pathname) {
+  return pathname.slice(1).split("/");
+}
+
+async function control(request, url, env) {
+  const what = url.pathname.slice(CONTROL.length);
+  const workers = env.HARNESS_WORKERS;
+  if (what === "health" && request.method === "GET") {
+    return Response.json({ ok: true, workers });
+  }
+  if (request.method !== "POST") {
+    return problem(405, "Method Not Allowed", "harness control paths other than health take POST");
+  }
+  if (what === "scheduled") {
+    const name = url.searchParams.get("worker");
+    const worker = workers.find((w) => w.name === name);
+    if (!worker) return problem(404, "No such worker", `worker=${name}; known: ${workers.map((w) => w.name).join(", ")}`);
+    const cron = url.searchParams.get("cron") ?? worker.crons[0] ?? "";
+    const time = url.searchParams.get("time");
+    const options = { cron };
+    if (time !== null) options.scheduledTime = new Date(Number(time));
+    const result = await env[worker.service].scheduled(options);
+    return Response.json({ worker: name, cron, ...result }, { status: result.outcome === "ok" ? 200 : 500 });
+  }
+  if (what === "queue") {
+    const queue = url.searchParams.get("queue");
+    const binding = env.HARNESS_QUEUES[queue];
+    if (!binding) return problem(404, "No such queue", `queue=${queue}; known: ${Object.keys(env.HARNESS_QUEUES).join(", ")}`);
+    const body = await request.json();
+    const delay = url.searchParams.get("delay");
+    const options = { contentType: "json" };
+    if (delay !== null) options.delaySeconds = Number(delay);
+    await env[binding].send(body, options);
+    return Response.json({ queue, sent: 1 }, { status: 202 });
+  }
+  if (what === "d1") {
+    if (!env.HARNESS_DB) return problem(404, "No D1 database", "the harness config has no d1 section");
+    const body = await request.json();
+    const statements = (body.batch ?? [body]).map(({ sql, params = [] }) => env.HARNESS_DB.prepare(sql).bind(...params));
+    const results = await env.HARNESS_DB.batch(statements);
+    return Response.json(body.batch ? results : results[0]);
+  }
+  return problem(404, "Unknown harness path", `${request.method} ${url.pathname}`);
+}
+
+function problem(status, title, detail) {
+  return new Response(JSON.stringify({ type: "about:blank", title, status, detail }), {
+    status,
+    headers: { "content-type": "application/problem+json" },
+  });
+}

@@ -1,0 +1,250 @@
+//! The four functions as Cloudflare Workers on the local runtime (workerd,
+//! through the Miniflare harness): building them, describing them to the
+//! harness, the end-to-end step CI runs, and `cargo xtask up`.
+//!
+//! The wrangler files under `infra/cloudflare/` are the one description of
+//! each Worker (bindings, queues, crons); the harness configuration written
+//! here only adds what differs locally: shared D1/KV, the dev key, the demo
+//! data, routes, and (for tests) the dispatch configuration and faults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cmd::Cmd;
+use crate::ensure;
+use crate::steps::{self, Step};
+use crate::up::{self, Harness};
+
+/// The function crates, by their directory under `functions/`.
+pub const FUNCTIONS: [&str; 4] = ["intake", "matching", "signing", "status"];
+
+/// Demo riders loaded for local runs.
+const DEMO_RIDERS: &str = "40";
+
+/// Builds one function as a Worker (`cargo xtask build-worker NAME`, also the
+/// `[build] command` of its wrangler file).
+pub fn build_one(name: &str) -> Result<()> {
+    if !FUNCTIONS.contains(&name) {
+        bail!("no function {name:?}; the functions are {}", FUNCTIONS.join(", "));
+    }
+    let dir = Path::new("functions").join(name);
+    let raw = up::build_worker(&dir)?;
+    let wasm = dir.join("build").join("index_bg.wasm");
+    let gzip = up::gzip_size(&wasm).map_or_else(|| "?".to_owned(), |n| n.to_string());
+    eprintln!("worker {name}: {raw} bytes of wasm, {gzip} gzip -9");
+    Ok(())
+}
+
+/// Builds all four Workers.
+pub fn build_all() -> Result<()> {
+    FUNCTIONS.iter().try_for_each(|name| build_one(name))
+}
+
+/// A JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn absolute(path: &Path) -> Result<String> {
+    let path = std::env::current_dir()?.join(path);
+    path.to_str().map(str::to_owned).context("paths must be UTF-8")
+}
+
+/// What a local run differs in.
+struct LocalRun<'a> {
+    /// The folder `gasline demo` wrote (seed.sql, keys, dev.env).
+    dir: &'a Path,
+    /// The dispatch configuration file (JSON).
+    dispatch_config: &'a Path,
+    /// Keep D1/KV/queue state here across runs (`None`: in memory).
+    persist: Option<&'a Path>,
+    /// Inject the test-only faults the faulty end-to-end scenarios expect.
+    faults: bool,
+}
+
+/// Writes the harness configuration for the four Workers into `run.dir`.
+fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
+    let dir = absolute(run.dir)?;
+    let cf = absolute(Path::new(ensure::CLOUDFLARE_DIR))?;
+    let migrations = absolute(Path::new("infra/migrations"))?;
+    let dispatch = std::fs::read_to_string(run.dispatch_config)
+        .with_context(|| format!("reading {}", run.dispatch_config.display()))?;
+    let persist = match run.persist {
+        Some(p) => format!("\n  \"persist\": {},", json_string(&absolute(p)?)),
+        None => String::new(),
+    };
+    let (intake_faults, signing_faults) = if run.faults {
+        (
+            r#""test_drop_publish": "order.created""#,
+            r#""test_fail_consumer": "signing""#,
+        )
+    } else {
+        ("", "")
+    };
+    let file = |name: &str| format!("{{\"file\": {}}}", json_string(&format!("{dir}/{name}")));
+    let config = format!(
+        r#"{{
+  "compatibilityDate": "2026-10-01",{persist}
+  "d1": {{ "binding": "DB", "migrations": {migrations}, "seed": [{seed}] }},
+  "kv": {{ "binding": "KV" }},
+  "queueOverrides": {{ "maxBatchTimeout": 0 }},
+  "vars": {{ "verify_keys": {verify}, "dispatch_config": {dispatch} }},
+  "workers": [
+    {{ "name": "intake", "wrangler": {intake}, "routes": ["POST /v1/orders", "POST /v1/orders/*/cancel"],
+       "vars": {{ {intake_faults} }} }},
+    {{ "name": "matching", "wrangler": {matching} }},
+    {{ "name": "signing", "wrangler": {signing}, "secrets": {{ "signing_key": {key} }},
+       "vars": {{ {signing_faults} }} }},
+    {{ "name": "status", "wrangler": {status}, "routes": ["*"] }}
+  ]
+}}
+"#,
+        migrations = json_string(&migrations),
+        seed = json_string(&format!("{dir}/seed.sql")),
+        verify = file("verify-keys.pem"),
+        dispatch = json_string(dispatch.trim()),
+        intake = json_string(&format!("{cf}/intake.toml")),
+        matching = json_string(&format!("{cf}/matching.toml")),
+        signing = json_string(&format!("{cf}/signing.toml")),
+        status = json_string(&format!("{cf}/status.toml")),
+        key = file("signing-key.pem"),
+    );
+    let path = run.dir.join("harness.json");
+    std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// `gasline demo`: demo data, dev key and dev.env in `dir`.
+fn demo(gasline: &Path, dir: &Path, url: &str) -> Result<()> {
+    Cmd::new(gasline)
+        .args(["demo", "--riders", DEMO_RIDERS, "--url", url, "--dir"])
+        .arg(dir)
+        .no_stdin()
+        .run()
+}
+
+/// The end-to-end step of `cargo xtask test`: builds the Workers, then runs
+/// the scenario list (`tests/tests/e2e.rs`) against them on workerd — once
+/// on a healthy runtime, once on one started with the test-only faults.
+pub fn e2e() -> Result<()> {
+    build_all()?;
+    Cmd::cargo().args(["build", "--locked", "-p", "gasline-cli"]).run()?;
+    Cmd::cargo()
+        .args(["test", "--locked", "-p", "gasline-tests", "--test", "e2e", "--no-run"])
+        .run()?;
+    let gasline = up::target_dir().join("debug").join("gasline");
+    for (name, faults) in [("healthy", false), ("faulty", true)] {
+        let dir = up::target_dir().join("e2e-workers").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        demo(&gasline, &dir, "http://127.0.0.1")?;
+        let config = write_config(&LocalRun {
+            dir: &dir,
+            dispatch_config: Path::new("tests/e2e/dispatch-config.json"),
+            persist: None,
+            faults,
+        })?;
+        let harness = Harness::start(config.to_str().context("UTF-8 path")?, &[])?;
+        let cron = format!("{}/__harness/scheduled?worker=status", harness.url);
+        let result = Cmd::cargo()
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "gasline-tests",
+                "--test",
+                "e2e",
+                "--",
+                "--ignored",
+                "--exact",
+            ])
+            .arg(format!("{name}_runtime"))
+            .arg("--nocapture")
+            .env("GASLINE_E2E_URL", &harness.url)
+            // Absolute: cargo runs test binaries in the package's folder.
+            .env("GASLINE_E2E_DIR", absolute(&dir)?)
+            .env("GASLINE_E2E_CRON_URL", &cron)
+            .no_stdin()
+            .run();
+        harness.stop()?;
+        result?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask up`: the four Workers on the local Workers runtime with demo
+/// data, state kept under `.gasline/`, until Ctrl-C.
+pub fn up() -> Result<()> {
+    let port: u16 = match std::env::var("GASLINE_PORT") {
+        Ok(p) => p.parse().with_context(|| format!("GASLINE_PORT={p} is not a port"))?,
+        Err(_) => 8787,
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = PathBuf::from(".gasline");
+    let gasline = up::target_dir().join("release").join("gasline");
+    let mut tools = ensure::EVERYTHING.to_vec();
+    tools.extend_from_slice(ensure::WORKERS_TOOLS);
+    steps::run_all(
+        "xtask up",
+        vec![
+            Step::new("tools", move || ensure::all(&tools)),
+            Step::new("build workers", build_all),
+            Step::new("build gasline", || {
+                Cmd::cargo()
+                    .args(["build", "--release", "--locked", "-p", "gasline-cli"])
+                    .run()
+            }),
+            Step::new("demo data", || demo(&gasline, &dir, &url)),
+        ],
+    )?;
+    let config = write_config(&LocalRun {
+        dir: &dir,
+        dispatch_config: Path::new("infra/cloudflare/dev-dispatch-config.json"),
+        persist: Some(&dir.join("workers-state")),
+        faults: false,
+    })?;
+    let harness = Harness::start_on(config.to_str().context("UTF-8 path")?, port, &[])?;
+    let (status, _) = up::http_get(&harness.url, "/healthz")?;
+    if status != 200 {
+        bail!("GET /healthz answered {status}");
+    }
+    print_welcome(&harness.url, &gasline);
+    harness.wait()
+}
+
+fn print_welcome(url: &str, gasline: &Path) {
+    let gasline = gasline.display();
+    eprintln!(
+        r#"
+Gasline is running on the local Workers runtime: {url}
+(intake, matching, signing and status on workerd; D1, KV and queues under .gasline/workers-state)
+Credentials and the URL, in shell form: .gasline/dev.env
+
+Try it (in another shell, from this folder):
+
+  source .gasline/dev.env
+  ID=$(curl -s -X POST "$GASLINE_URL/v1/orders" \
+        -H "authorization: Bearer $GASLINE_APP_TOKEN" -H 'content-type: application/json' \
+        -H "idempotency-key: demo-$(date +%s%N)" \
+        -d '{{"customer":{{"name":"王芳","phone":"13800138000","address":"上海市黄浦区人民大道200号","location":{{"lat":31.2304,"lon":121.4737}}}},"items":[{{"spec":"YSP35.5","quantity":2}}]}}' \
+      | sed 's/.*"id":"\([^"]*\)".*/\1/')
+  curl -s "$GASLINE_URL/v1/orders/$ID" -H "authorization: Bearer $GASLINE_OPS_TOKEN"        # state, timeline, SLA
+  curl -s "$GASLINE_URL/v1/orders/$ID/waybill" -H "authorization: Bearer $GASLINE_OPS_TOKEN" > signed.json
+  {gasline} waybill verify --public .gasline/verify-keys.pem signed.json
+  curl -s "$GASLINE_URL/v1/stats" -H "authorization: Bearer $GASLINE_OPS_TOKEN"
+
+Ctrl-C stops everything.
+"#
+    );
+}

@@ -1,0 +1,643 @@
+//! The end-to-end scenarios, written once against a base URL, so every real
+//! runtime (Workers on workerd, Spin through its test host) runs the very
+//! same list. A [`Remote`] is an HTTP client plus the dev credentials that
+//! `gasline demo` wrote; a [`Runtime`] adds what only the runtime can do
+//! (fire its cron trigger).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gasline_core::signature::{PublicKeySet, SignedWaybill};
+use serde_json::{Value, json};
+
+/// `dev.env` as written by `gasline demo`.
+#[derive(Debug, Clone, Default)]
+pub struct DevEnv(HashMap<String, String>);
+
+impl DevEnv {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let vars = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("export "))
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect();
+        Ok(Self(vars))
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+/// What the scenarios need from a runtime beyond HTTP.
+pub trait Runtime {
+    /// Runs the scheduled trigger (the outbox sweeper) once.
+    fn fire_cron(&self) -> Result<(), String>;
+}
+
+/// An HTTP client for one running system.
+pub struct Remote {
+    pub base: String,
+    pub env: DevEnv,
+    agent: ureq::Agent,
+}
+
+/// Status and parsed body (`Null` when the body is not JSON).
+pub type Reply = (u16, Value);
+
+impl Remote {
+    pub fn new(base: &str, env: DevEnv) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            env,
+            agent: config.into(),
+        }
+    }
+
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<Reply, String> {
+        let url = format!("{}{path}", self.base);
+        let mut request = http::Request::builder().method(method).uri(&url);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request.body(body.as_bytes().to_vec()).map_err(|e| e.to_string())?;
+        let mut response = self.agent.run(request).map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Result<Reply, String> {
+        self.call("GET", path, Some(token), &[], "")
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &str) -> Result<Reply, String> {
+        self.call("POST", path, Some(token), &[], body)
+    }
+
+    pub fn app(&self) -> &str {
+        self.env.get("GASLINE_APP_TOKEN")
+    }
+
+    pub fn ops(&self) -> &str {
+        self.env.get("GASLINE_OPS_TOKEN")
+    }
+
+    /// Places an order; returns its id.
+    pub fn place(&self, body: &Value, key: &str) -> Result<String, String> {
+        let (status, reply) = self.call(
+            "POST",
+            "/v1/orders",
+            Some(self.app()),
+            &[("idempotency-key", key)],
+            &body.to_string(),
+        )?;
+        expect(status == 202, format!("POST /v1/orders answered {status}: {reply}"))?;
+        reply["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no id in {reply}"))
+    }
+
+    pub fn order(&self, id: &str) -> Result<Value, String> {
+        let (status, reply) = self.get(&format!("/v1/orders/{id}"), self.ops())?;
+        expect(status == 200, format!("GET order answered {status}: {reply}"))?;
+        Ok(reply)
+    }
+
+    /// Polls the order until `done` holds (or `limit` passes).
+    pub fn wait_for(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Result<Value, String> {
+        let start = Instant::now();
+        loop {
+            let order = self.order(id)?;
+            if done(&order) {
+                return Ok(order);
+            }
+            if start.elapsed() > limit {
+                return Err(format!("order {id} did not get there in {limit:?}: {order:#}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_for_state(&self, id: &str, state: &str, limit: Duration) -> Result<Value, String> {
+        self.wait_for(id, limit, |o| o["state"] == state)
+    }
+}
+
+fn expect(ok: bool, message: impl Into<String>) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(message.into()) }
+}
+
+fn unique(label: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{label}-{nanos}")
+}
+
+/// An order for `quantity` cylinders of `spec` near People's Square.
+pub fn order_body(spec: &str, quantity: u32) -> Value {
+    json!({
+        "customer": {"name": "王芳", "phone": "13800138000", "address": "上海市黄浦区人民大道200号",
+                     "location": {"lat": 31.2304, "lon": 121.4737}},
+        "items": [{"spec": spec, "quantity": quantity}],
+    })
+}
+
+fn timeline_states(order: &Value) -> Vec<String> {
+    order["timeline"].as_array().map_or_else(Vec::new, |t| {
+        t.iter()
+            .filter_map(|e| e["state"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+/// Id → token from `riders.txt` or `stations.txt` (written by `gasline demo`
+/// beside `dev.env`).
+pub fn tokens(dir: &Path, file: &str) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(dir.join(file)).map_err(|e| format!("reading {file}: {e}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect())
+}
+
+/// Checks a signed waybill with the `openssl` command line over our
+/// canonical bytes and the published public key.
+fn verify_with_openssl(signed: &SignedWaybill, public_pem: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let dir = std::env::temp_dir().join(unique("gasline-openssl"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&signed.signature.value)
+        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("canon.bin"), signed.waybill.canonical_bytes()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("sig.der"), der).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("pub.pem"), public_pem).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("openssl")
+        .current_dir(&dir)
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-in",
+            "canon.bin",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-sigfile",
+            "sig.der",
+        ])
+        .args([
+            "-rawin",
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            &format!("distid:{}", signed.signature.signer_id),
+        ])
+        .output()
+        .map_err(|e| format!("running openssl (is it installed?): {e}"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    expect(
+        out.status.success(),
+        format!("openssl rejected the waybill: {}", String::from_utf8_lossy(&out.stdout)),
+    )
+}
+
+/// What a scenario gets.
+pub struct Context<'a> {
+    pub remote: &'a Remote,
+    pub runtime: &'a dyn Runtime,
+    /// Rider id → token, for every demo rider.
+    pub riders: HashMap<String, String>,
+    /// Station id → device token, for every demo station.
+    pub stations: HashMap<String, String>,
+}
+
+/// One named scenario.
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: fn(&Context<'_>) -> Result<(), String>,
+}
+
+// The runtime runs these with `tests/e2e/dispatch-config.json` as its
+// `dispatch_config`: a 4 s acceptance timeout (so the timeout scenario takes
+// seconds), demo rider positions that never go stale, 1 s sweeper grace.
+
+/// Scenarios for a runtime without injected faults.
+pub fn healthy() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "order reaches a signed, verifiable waybill",
+            run: order_to_signed_waybill,
+        },
+        Scenario {
+            name: "rider accept, pickup and deliver complete the order",
+            run: rider_completes_delivery,
+        },
+        Scenario {
+            name: "the same Idempotency-Key returns the same order",
+            run: idempotent_post,
+        },
+        Scenario {
+            name: "bad input gets problem documents and changes nothing",
+            run: bad_input,
+        },
+        Scenario {
+            name: "concurrent orders for the last cylinders never oversell",
+            run: no_oversell,
+        },
+        Scenario {
+            name: "rider acceptance timeout reassigns",
+            run: rider_timeout_reassigns,
+        },
+    ]
+}
+
+/// Scenarios for a runtime started with the test-only faults
+/// `test_drop_publish = "order.created"` on intake and
+/// `test_fail_consumer = "signing"` on signing.
+pub fn faulty() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "the cron sweeper re-sends a lost publish",
+            run: lost_publish_recovered_by_cron,
+        },
+        Scenario {
+            name: "a failing consumer is retried, dead-lettered and compensated",
+            run: consumer_fault_dead_lettered,
+        },
+    ]
+}
+
+const SAGA_LIMIT: Duration = Duration::from_secs(10);
+
+fn order_to_signed_waybill(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let id = r.place(&order_body("YSP35.5", 2), &unique("e2e-happy"))?;
+    let order = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
+    let states = timeline_states(&order);
+    expect(
+        states == ["received", "source_allocated", "rider_assigned", "waybill_signed"],
+        format!("timeline {states:?}"),
+    )?;
+    let times: Vec<i64> = order["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["at"].as_i64())
+        .collect();
+    expect(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        format!("timestamps out of order: {times:?}"),
+    )?;
+    for step in ["source_allocated", "rider_assigned", "waybill_signed"] {
+        expect(
+            order["sla"][step]["met"] == true,
+            format!("{step} missed its service level: {}", order["sla"]),
+        )?;
+    }
+    // The waybill verifies three ways: our verifier, the API, and OpenSSL.
+    let (status, waybill) = r.get(&format!("/v1/orders/{id}/waybill"), r.ops())?;
+    expect(status == 200, format!("waybill answered {status}"))?;
+    let signed: SignedWaybill = serde_json::from_value(waybill.clone()).map_err(|e| format!("waybill shape: {e}"))?;
+    let (_, keys) = r.call("GET", "/v1/keys", None, &[], "")?;
+    let pem = keys["keys"][0]["public_key_pem"]
+        .as_str()
+        .ok_or("no public key at /v1/keys")?;
+    let mut set = PublicKeySet::new();
+    set.insert_spki_pem(pem).map_err(|e| e.to_string())?;
+    set.verify(&signed).map_err(|e| format!("our verifier: {e}"))?;
+    let (_, verdict) = r.call("POST", "/v1/waybills/verify", None, &[], &waybill.to_string())?;
+    expect(verdict["valid"] == true, format!("the API says {verdict}"))?;
+    verify_with_openssl(&signed, pem)?;
+    // Tampering is caught.
+    let mut forged = waybill;
+    forged["waybill"]["items"][0]["quantity"] = json!(3);
+    let (_, verdict) = r.call("POST", "/v1/waybills/verify", None, &[], &forged.to_string())?;
+    expect(
+        verdict["valid"] == false,
+        format!("a forged waybill was accepted: {verdict}"),
+    )?;
+    cancel(r, &id)
+}
+
+fn cancel(r: &Remote, id: &str) -> Result<(), String> {
+    let (status, reply) = r.post(&format!("/v1/orders/{id}/cancel"), r.app(), "")?;
+    expect(status == 200, format!("cancel answered {status}: {reply}"))
+}
+
+fn rider_completes_delivery(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let id = r.place(&order_body("YSP12", 1), &unique("e2e-deliver"))?;
+    let order = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
+    let rider = order["rider_id"].as_str().ok_or("no rider")?;
+    let token = cx.riders.get(rider).ok_or_else(|| format!("no token for {rider}"))?;
+    let (status, inbox) = r.get(&format!("/v1/riders/{rider}/inbox"), token)?;
+    expect(
+        status == 200 && inbox["waybills"][0]["order_id"] == id.as_str(),
+        format!("inbox: {inbox}"),
+    )?;
+    for (step, body) in [
+        ("accept", String::new()),
+        (
+            "pickup",
+            json!({"cylinders": [{"spec": "YSP12", "trace_code": "LPGE2E000001"}]}).to_string(),
+        ),
+        ("deliver", String::new()),
+    ] {
+        let (status, reply) = r.post(&format!("/v1/orders/{id}/{step}"), token, &body)?;
+        expect(status == 200, format!("{step} answered {status}: {reply}"))?;
+    }
+    let order = r.order(&id)?;
+    expect(order["state"] == "delivered", format!("state {}", order["state"]))?;
+    let states = timeline_states(&order);
+    expect(
+        states.ends_with(&["accepted".into(), "picked_up".into(), "delivered".into()]),
+        format!("{states:?}"),
+    )
+}
+
+fn orders_total(r: &Remote) -> Result<i64, String> {
+    let (status, stats) = r.get("/v1/stats", r.ops())?;
+    expect(status == 200, format!("stats answered {status}"))?;
+    Ok(stats["orders_by_state"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_i64).sum()))
+}
+
+fn idempotent_post(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let before = orders_total(r)?;
+    let key = unique("e2e-idem");
+    let body = order_body("YSP4.7", 1).to_string();
+    let first = r.call("POST", "/v1/orders", Some(r.app()), &[("idempotency-key", &key)], &body)?;
+    let second = r.call("POST", "/v1/orders", Some(r.app()), &[("idempotency-key", &key)], &body)?;
+    expect(
+        first.0 == 202 && second.0 == 202,
+        format!("answers {} and {}", first.0, second.0),
+    )?;
+    expect(
+        first.1["id"] == second.1["id"],
+        format!("two ids: {} and {}", first.1["id"], second.1["id"]),
+    )?;
+    let other = order_body("YSP4.7", 2).to_string();
+    let third = r.call(
+        "POST",
+        "/v1/orders",
+        Some(r.app()),
+        &[("idempotency-key", &key)],
+        &other,
+    )?;
+    expect(
+        third.0 == 422,
+        format!("a reused key with another body answered {}", third.0),
+    )?;
+    expect(orders_total(r)? == before + 1, "exactly one order was created")?;
+    let id = first.1["id"].as_str().unwrap_or_default().to_owned();
+    r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
+    cancel(r, &id)
+}
+
+fn bad_input(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let before = orders_total(r)?;
+    let good = order_body("YSP35.5", 1);
+    let mut unknown = good.clone();
+    unknown["customer"]["floor"] = json!(5);
+    let mut far = good.clone();
+    far["customer"]["location"]["lat"] = json!(91);
+    let mut zero = good.clone();
+    zero["items"][0]["quantity"] = json!(0);
+    let key = [("idempotency-key", "e2e-bad")];
+    let cases: Vec<(&str, Reply, u16)> = vec![
+        (
+            "malformed JSON",
+            r.call("POST", "/v1/orders", Some(r.app()), &key, "{")?,
+            400,
+        ),
+        (
+            "unknown field",
+            r.call("POST", "/v1/orders", Some(r.app()), &key, &unknown.to_string())?,
+            422,
+        ),
+        (
+            "latitude 91",
+            r.call("POST", "/v1/orders", Some(r.app()), &key, &far.to_string())?,
+            422,
+        ),
+        (
+            "quantity 0",
+            r.call("POST", "/v1/orders", Some(r.app()), &key, &zero.to_string())?,
+            422,
+        ),
+        (
+            "wrong type",
+            r.call(
+                "POST",
+                "/v1/orders",
+                Some(r.app()),
+                &key,
+                r#"{"customer": 1, "items": []}"#,
+            )?,
+            422,
+        ),
+        (
+            "oversize body",
+            r.call("POST", "/v1/orders", Some(r.app()), &key, &"x".repeat(20_000))?,
+            413,
+        ),
+        (
+            "no token",
+            r.call("POST", "/v1/orders", None, &key, &good.to_string())?,
+            401,
+        ),
+        (
+            "forged token",
+            r.call("POST", "/v1/orders", Some("app-demo.0000"), &key, &good.to_string())?,
+            401,
+        ),
+        (
+            "wrong role",
+            r.call("POST", "/v1/orders", Some(r.ops()), &key, &good.to_string())?,
+            403,
+        ),
+        (
+            "no idempotency key",
+            r.call("POST", "/v1/orders", Some(r.app()), &[], &good.to_string())?,
+            400,
+        ),
+        (
+            "forged telemetry",
+            r.call("POST", "/v1/stations/st-huangpu-01/telemetry", Some(r.app()), &[], "{}")?,
+            403,
+        ),
+    ];
+    for (name, (status, body), want) in cases {
+        expect(
+            status == want,
+            format!("{name}: answered {status}, expected {want}: {body}"),
+        )?;
+        expect(
+            body["status"] == want && body["title"].is_string() && body["type"].is_string(),
+            format!("{name}: not a problem document: {body}"),
+        )?;
+    }
+    expect(orders_total(r)? == before, "a refused request created an order")
+}
+
+fn no_oversell(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let keep = "st-huangpu-01";
+    let report = |station: &str, body: Value| -> Result<Reply, String> {
+        let token = cx
+            .stations
+            .get(station)
+            .ok_or_else(|| format!("no token for {station}"))?;
+        r.post(&format!("/v1/stations/{station}/telemetry"), token, &body.to_string())
+    };
+    // Only one station in play, with three 50 kg cylinders.
+    for station in cx.stations.keys().filter(|s| *s != keep) {
+        report(station, json!({"leak_ppm": 5000}))?;
+    }
+    report(keep, json!({"stock": {"YSP118": 3}}))?;
+    let ids: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| s.spawn(move || r.place(&order_body("YSP118", 1), &unique(&format!("e2e-last-{i}")))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+            .collect()
+    });
+    let ids: Vec<String> = ids.into_iter().collect::<Result<_, _>>()?;
+    let mut served = Vec::new();
+    for id in &ids {
+        let order = r.wait_for(id, SAGA_LIMIT, |o| {
+            o["state"] == "waybill_signed" || o["state"] == "rejected"
+        })?;
+        if order["state"] == "waybill_signed" {
+            served.push(id.clone());
+        } else {
+            expect(
+                order["reason"] == "no_stock",
+                format!("rejected for {}", order["reason"]),
+            )?;
+        }
+    }
+    let (_, stock) = report(keep, json!({}))?;
+    let ysp118 = stock["stock"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["spec"] == "YSP118")
+        .cloned()
+        .unwrap_or_default();
+    let outcome = format!("{} of 8 served; stock {ysp118}", served.len());
+    // Put the world back before judging, so later scenarios are unaffected.
+    for id in &served {
+        cancel(r, id)?;
+    }
+    for station in cx.stations.keys() {
+        report(station, json!({"leak_ppm": 0}))?;
+    }
+    report(keep, json!({"stock": {"YSP118": 10}}))?;
+    expect(served.len() == 3, format!("expected exactly 3 served: {outcome}"))?;
+    expect(
+        ysp118["on_hand"] == 3 && ysp118["locked"] == 3,
+        format!("stock after: {outcome}"),
+    )
+}
+
+fn rider_timeout_reassigns(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-timeout"))?;
+    let first = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
+    let first_rider = first["rider_id"].as_str().unwrap_or_default().to_owned();
+    // Nobody accepts: after the (4 s) deadline the order goes to someone else.
+    let second = r.wait_for(&id, Duration::from_secs(30), |o| {
+        o["state"] == "waybill_signed" && o["rider_id"].as_str().is_some_and(|x| x != first_rider)
+    })?;
+    let states = timeline_states(&second);
+    expect(
+        states.iter().filter(|s| *s == "rider_assigned").count() == 2,
+        format!("{states:?}"),
+    )?;
+    let token = cx.riders.get(&first_rider).ok_or("no token")?;
+    let (status, _) = r.post(&format!("/v1/orders/{id}/accept"), token, "")?;
+    expect(
+        status == 404,
+        format!("the timed-out rider could still accept ({status})"),
+    )?;
+    cancel(r, &id)
+}
+
+fn lost_publish_recovered_by_cron(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-lost"))?;
+    std::thread::sleep(Duration::from_millis(1_500));
+    let order = r.order(&id)?;
+    expect(
+        order["state"] == "received",
+        format!("the publish was not lost: {}", order["state"]),
+    )?;
+    cx.runtime.fire_cron()?;
+    r.wait_for(&id, SAGA_LIMIT, |o| {
+        timeline_states(o).iter().any(|s| s == "source_allocated")
+    })
+    .map(|_| ())
+}
+
+fn consumer_fault_dead_lettered(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-dlq"))?;
+    std::thread::sleep(Duration::from_millis(1_200));
+    cx.runtime.fire_cron()?;
+    let order = r.wait_for(&id, Duration::from_secs(60), |o| o["state"] == "failed")?;
+    expect(
+        order["reason"] == "dead_letter: rider.assigned",
+        format!("reason {}", order["reason"]),
+    )?;
+    let states = timeline_states(&order);
+    expect(
+        states == ["received", "source_allocated", "rider_assigned", "failed"],
+        format!("{states:?}"),
+    )
+}
+
+/// Runs scenarios, reporting each; returns the failures.
+pub fn run_all(cx: &Context<'_>, scenarios: &[Scenario]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for scenario in scenarios {
+        let start = Instant::now();
+        match (scenario.run)(cx) {
+            Ok(()) => println!("ok    {} ({:.1} s)", scenario.name, start.elapsed().as_secs_f64()),
+            Err(why) => {
+                println!("FAIL  {}: {why}", scenario.name);
+                failures.push(format!("{}: {why}", scenario.name));
+            }
+        }
+    }
+    failures
+}
