@@ -35,6 +35,14 @@ const ROUTER_NAME = "__harness_router";
 const MIGRATIONS_TABLE = "d1_migrations";
 const SEEDS_TABLE = "_harness_seeds";
 
+// The parent may be gone when we stop (its reader of our output with it):
+// a write to a closed pipe must not crash the shutdown that disposes workerd.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
+
 const USAGE = `Usage: node harness/run.mjs --config FILE [options]
 
 Options:

@@ -167,6 +167,9 @@ impl Harness {
     /// its closing standard input when this process dies).
     pub fn wait(mut self) -> Result<()> {
         self.stopped = true;
+        // `Child::wait` closes the child's stdin first, which would stop the
+        // harness at once: keep the pipe open for as long as we wait.
+        let _stdin = self.child.stdin.take();
         let status = self.child.wait()?;
         if !status.success() {
             bail!("the harness exited with {status}");
