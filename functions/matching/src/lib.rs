@@ -8,6 +8,10 @@
 //! compensates and rejects. Every message ends acknowledged or retried; no
 //! error escapes to the runtime.
 
+// The Spin SDK's export macros expand to `unsafe` glue (the component ABI).
+#[cfg(target_os = "wasi")]
+#[allow(unsafe_code)]
+mod spin;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod workers;
 

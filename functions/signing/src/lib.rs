@@ -10,6 +10,10 @@
 //! The private key comes only from the `signing_key` secret (PKCS#8 PEM);
 //! `signer_id` optionally overrides the SM2 distinguishing id.
 
+// The Spin SDK's export macros expand to `unsafe` glue (the component ABI).
+#[cfg(target_os = "wasi")]
+#[allow(unsafe_code)]
+mod spin;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod workers;
 

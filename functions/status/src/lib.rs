@@ -9,6 +9,10 @@
 //! Platform neutral: the Spin and Workers entrypoints translate requests and
 //! build the ports; all logic is here.
 
+// The Spin SDK's export macros expand to `unsafe` glue (the component ABI).
+#[cfg(target_os = "wasi")]
+#[allow(unsafe_code)]
+mod spin;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod workers;
 

@@ -1,0 +1,310 @@
+//! The ports over Spin's host interfaces, and the entrypoint glue.
+
+use std::sync::Arc;
+
+use futures::future::{Either, select};
+use gasline_ports::{
+    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Row, SqlStore, Statement, StoreError,
+    Value,
+};
+use gasline_store::consume::Outcome;
+use spin_sdk::http::body::IncomingBodyExt as _;
+use spin_sdk::sqlite::{self, Connection};
+use spin_sdk::{key_value, redis, variables};
+
+use crate::{decode_expiring, encode_expiring};
+
+/// Largest request body read at all; handlers apply their own, smaller limits.
+const MAX_READ_BYTES: usize = 1024 * 1024;
+
+fn classify(error: sqlite::Error) -> StoreError {
+    let message = format!("{error:?}");
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("constraint failed") {
+        StoreError::Conflict(message)
+    } else if lower.contains("busy") || lower.contains("locked") {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Backend(message)
+    }
+}
+
+fn to_spin(value: Value) -> sqlite::Value {
+    match value {
+        Value::Null => sqlite::Value::Null,
+        Value::Integer(i) => sqlite::Value::Integer(i),
+        Value::Real(f) => sqlite::Value::Real(f),
+        Value::Text(s) => sqlite::Value::Text(s),
+        Value::Blob(b) => sqlite::Value::Blob(b),
+    }
+}
+
+fn from_spin(value: &sqlite::Value) -> Value {
+    match value {
+        sqlite::Value::Null => Value::Null,
+        sqlite::Value::Integer(i) => Value::Integer(*i),
+        sqlite::Value::Real(f) => Value::Real(*f),
+        sqlite::Value::Text(s) => Value::Text(s.clone()),
+        sqlite::Value::Blob(b) => Value::Blob(b.clone()),
+    }
+}
+
+/// Spin SQLite as the SQL port. A batch runs in one `BEGIN IMMEDIATE …
+/// COMMIT` transaction on the component's connection.
+pub struct SpinSql(Connection);
+
+impl SpinSql {
+    async fn run(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        let mut result = self
+            .0
+            .execute(sql, params.into_iter().map(to_spin))
+            .await
+            .map_err(classify)?;
+        let columns: Arc<[String]> = Arc::from(result.columns().to_vec());
+        let mut rows = Vec::new();
+        while let Some(row) = result.next().await {
+            rows.push(Row::new(columns.clone(), row.values.iter().map(from_spin).collect()));
+        }
+        // Errors surface only here: never skip it.
+        result.result().await.map_err(classify)?;
+        Ok(rows)
+    }
+}
+
+impl SqlStore for SpinSql {
+    async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        self.run(&statement.sql, statement.params).await
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        self.run("BEGIN IMMEDIATE", Vec::new()).await?;
+        for statement in statements {
+            if let Err(error) = self.run(&statement.sql, statement.params).await {
+                let _ = self.run("ROLLBACK", Vec::new()).await;
+                return Err(error);
+            }
+        }
+        if let Err(error) = self.run("COMMIT", Vec::new()).await {
+            let _ = self.run("ROLLBACK", Vec::new()).await;
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+/// Spin key-value as the KV port, with expiry kept in the value.
+pub struct SpinKv(key_value::Store);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl KvStore for SpinKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let stored = self
+            .0
+            .get(key)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{e:?}")))?;
+        Ok(stored.and_then(|s| decode_expiring(&s, now_ms()).map(<[u8]>::to_vec)))
+    }
+
+    async fn put(&self, key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), StoreError> {
+        let expires_at = ttl_seconds.map_or(0, |ttl| now_ms() + i64::from(ttl) * 1000);
+        self.0
+            .set(key, encode_expiring(value, expires_at))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{e:?}")))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{e:?}")))
+    }
+}
+
+/// Redis pub/sub as the publisher: one channel per event topic.
+pub struct SpinRedis {
+    address: Option<String>,
+}
+
+impl Publisher for SpinRedis {
+    async fn publish(&self, message: Message) -> Result<(), PublishError> {
+        if message.delay_seconds > 0 {
+            // Pub/sub cannot delay: leave it in the outbox for the sweeper.
+            return Err(PublishError("delayed events are sent by the sweeper when due".into()));
+        }
+        let address = self
+            .address
+            .as_deref()
+            .ok_or_else(|| PublishError("redis_address is not set".into()))?;
+        let connection = redis::Connection::open(address)
+            .await
+            .map_err(|e| PublishError(format!("{e:?}")))?;
+        connection
+            .publish(&message.topic, &message.body)
+            .await
+            .map_err(|e| PublishError(format!("{e:?}")))
+    }
+}
+
+/// Outbound HTTP, raced against a timer.
+pub struct SpinHttp;
+
+impl HttpClient for SpinHttp {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout_ms: u32,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, spin_sdk::http::FullBody::new(bytes::Bytes::from(body)));
+        let call = Box::pin(async move {
+            let response = spin_sdk::http::send(request)
+                .await
+                .map_err(|e| HttpError::Unreachable(e.to_string()))?;
+            let (parts, body) = response.into_parts();
+            let bytes = body
+                .bytes()
+                .await
+                .map_err(|e| HttpError::Unreachable(format!("{e:?}")))?;
+            Ok(http::Response::from_parts(parts, bytes.to_vec()))
+        });
+        let timer = Box::pin(spin_sdk::time::sleep(std::time::Duration::from_millis(u64::from(
+            timeout_ms,
+        ))));
+        match select(call, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(HttpError::Timeout),
+        }
+    }
+}
+
+/// Everything a handler may use, over one Spin component instance.
+pub struct SpinPorts {
+    sql: SpinSql,
+    kv: SpinKv,
+    queue: SpinRedis,
+    http: SpinHttp,
+}
+
+impl SpinPorts {
+    /// Opens the default SQLite database and key-value store.
+    pub async fn open() -> Result<Self, String> {
+        let sql = Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?;
+        let kv = key_value::Store::open_default()
+            .await
+            .map_err(|e| format!("key-value: {e:?}"))?;
+        let address = variables::get("redis_address").await.ok().filter(|a| !a.is_empty());
+        Ok(Self {
+            sql: SpinSql(sql),
+            kv: SpinKv(kv),
+            queue: SpinRedis { address },
+            http: SpinHttp,
+        })
+    }
+}
+
+impl Ports for SpinPorts {
+    type Sql = SpinSql;
+    type Kv = SpinKv;
+    type Queue = SpinRedis;
+    type Http = SpinHttp;
+
+    fn sql(&self) -> &SpinSql {
+        &self.sql
+    }
+
+    fn kv(&self) -> &SpinKv {
+        &self.kv
+    }
+
+    fn queue(&self) -> &SpinRedis {
+        &self.queue
+    }
+
+    fn http(&self) -> &SpinHttp {
+        &self.http
+    }
+
+    fn now(&self) -> i64 {
+        now_ms()
+    }
+
+    fn new_id(&self) -> String {
+        let random = spin_sdk::wasip3::random::random::get_random_u64();
+        let more = spin_sdk::wasip3::random::random::get_random_u64();
+        let bits = (u128::from(random) << 16) | u128::from(more & 0xffff);
+        ulid::Ulid::from_parts(u64::try_from(now_ms()).unwrap_or(0), bits).to_string()
+    }
+
+    /// Spin variables are lower snake case, as ours are.
+    async fn variable(&self, name: &str) -> Option<String> {
+        variables::get(name).await.ok()
+    }
+}
+
+/// Turns a Spin request into the neutral request and opens the ports; on
+/// failure, the response to send instead.
+pub async fn accept(
+    request: spin_sdk::http::Request,
+) -> Result<(gasline_http::Request, SpinPorts), gasline_http::Response> {
+    let ports = SpinPorts::open().await.map_err(|cause| {
+        eprintln!("gasline: {cause}");
+        gasline_http::Problem::unavailable().into_response()
+    })?;
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_READ_BYTES) {
+        let problem = gasline_http::Problem::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("the limit is {MAX_READ_BYTES} bytes"),
+        );
+        return Err(problem.into_response());
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = body.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    let mut neutral = http::Request::from_parts(parts, bytes);
+    // Spin hands over the full URL; handlers route on the path and query.
+    if let Some(pq) = neutral.uri().path_and_query().cloned()
+        && let Ok(uri) = http::Uri::builder().path_and_query(pq).build()
+    {
+        *neutral.uri_mut() = uri;
+    }
+    Ok((neutral, ports))
+}
+
+/// Handles one Redis message with `handle`. Pub/sub has no acknowledgement or
+/// redelivery: a message the handler could not finish stays unprocessed in
+/// the outbox, and the sweeper sends it again.
+pub async fn consume<F>(consumer: &str, body: &[u8], handle: F)
+where
+    F: AsyncFnOnce(&[u8], &SpinPorts) -> Outcome,
+{
+    match SpinPorts::open().await {
+        Ok(ports) => {
+            if handle(body, &ports).await == Outcome::Retry {
+                eprintln!("gasline: {consumer}: a message asked for a retry; the sweeper will re-send it");
+            }
+        }
+        Err(cause) => eprintln!("gasline: {consumer}: {cause}"),
+    }
+}
+
+/// The response type Spin's HTTP export takes.
+pub type SpinResponse = http::Response<spin_sdk::http::FullBody<bytes::Bytes>>;
+
+/// Turns the neutral response into Spin's.
+pub fn reply(response: gasline_http::Response) -> SpinResponse {
+    let (parts, body) = response.into_parts();
+    http::Response::from_parts(parts, spin_sdk::http::FullBody::new(bytes::Bytes::from(body)))
+}
