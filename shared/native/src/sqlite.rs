@@ -24,7 +24,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// wrangler's, so one history format serves D1, Spin and native.
 pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 
-include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+/// The SQL migrations of `infra/migrations/`, sorted by name: `(file name, SQL)`.
+pub use gasline_store::migrations::MIGRATIONS;
 
 /// A migration that could not be applied. Earlier migrations stay applied;
 /// this one was rolled back as a whole.

@@ -97,3 +97,42 @@ fn the_stock_checks_refuse_an_oversell_even_without_a_guard() {
     assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
     assert_eq!(locked(&store), 0);
 }
+
+/// The schema as SQLite reports it, for comparing two databases (comments
+/// and whitespace dropped: SQLite keeps the DDL text as it was given).
+fn schema(store: &SqliteStore) -> Vec<String> {
+    let rows = block_on(store.query(sql!(
+        "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') AS d FROM sqlite_master \
+         WHERE name NOT LIKE 'sqlite_%' AND name <> 'd1_migrations' ORDER BY name"
+    )))
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            let ddl = r.text("d").unwrap();
+            ddl.lines()
+                .map(|line| line.split("--").next().unwrap_or(""))
+                .flat_map(str::split_whitespace)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn the_port_runner_builds_the_same_schema_and_is_idempotent() {
+    // Spin migrates on start through the SQL port; the result must equal
+    // what rusqlite's runner (and wrangler, for D1) produce.
+    let through_port = SqliteStore::memory().unwrap();
+    let first = block_on(gasline_store::migrations::migrate(&through_port)).unwrap();
+    assert_eq!(first.len(), MIGRATIONS.len());
+    assert!(
+        block_on(gasline_store::migrations::migrate(&through_port))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(schema(&through_port), schema(&migrated()));
+    assert_eq!(
+        through_port.applied_migrations().unwrap(),
+        migrated().applied_migrations().unwrap()
+    );
+}

@@ -193,15 +193,21 @@ pub struct SpinPorts {
 }
 
 impl SpinPorts {
-    /// Opens the default SQLite database and key-value store.
+    /// Opens the default SQLite database (applying any pending migration:
+    /// Spin has no migration step of its own, so components migrate on
+    /// start — two cheap statements once the schema is current) and the
+    /// default key-value store.
     pub async fn open() -> Result<Self, String> {
-        let sql = Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?;
+        let sql = SpinSql(Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?);
+        gasline_store::migrations::migrate(&sql)
+            .await
+            .map_err(|e| format!("migrations: {e}"))?;
         let kv = key_value::Store::open_default()
             .await
             .map_err(|e| format!("key-value: {e:?}"))?;
         let address = variables::get("redis_address").await.ok().filter(|a| !a.is_empty());
         Ok(Self {
-            sql: SpinSql(sql),
+            sql,
             kv: SpinKv(kv),
             queue: SpinRedis { address },
             http: SpinHttp,

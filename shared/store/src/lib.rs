@@ -7,6 +7,7 @@
 //! record always land together or not at all.
 
 pub mod consume;
+pub mod migrations;
 pub mod order;
 pub mod outbox;
 pub mod riders;

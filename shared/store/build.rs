@@ -1,4 +1,4 @@
-//! Embeds the SQL migrations under `infra/migrations/` into the crate.
+//! Embeds the SQL migrations under `infra/migrations/` into gasline-store.
 //!
 //! Every `*.sql` file there is listed, sorted by file name (the `NNNN_`
 //! prefix gives the order, as for `wrangler d1 migrations apply`), and
