@@ -21,13 +21,13 @@ use gasline_core::geo::GeoPoint;
 use gasline_core::state::{OrderEvent, OrderState};
 use gasline_core::types::{Address, Items, Note, OrderId, PersonName, Phone};
 use gasline_http::{
-    Problem, Request, Response, authenticate, json, method_not_allowed, read_json, read_optional_json, respond,
-    segments,
+    Problem, Request, Response, authenticate, change_order, json, method_not_allowed, read_json, read_optional_json,
+    respond, segments,
 };
 use gasline_ports::{Ports, SqlStore, StoreError, sql};
-use gasline_store::order::{self, Change, Customer, OrderRecord};
+use gasline_store::order::{self, Customer, OrderRecord};
 use gasline_store::tokens::{Principal, Role, hash_secret};
-use gasline_store::{consume, outbox, saga};
+use gasline_store::{outbox, saga};
 use http::{Method, StatusCode, header};
 use serde::Deserialize;
 
@@ -234,37 +234,18 @@ async fn cancel_order(request: &Request, id: &str, ports: &impl Ports) -> Result
     let reason = body
         .reason
         .map_or_else(|| "cancelled_by_customer".to_owned(), |n| format!("cancelled: {n}"));
-    for _ in 0..4 {
-        let order = order::load(ports.sql(), id)
-            .await
-            .map_err(|_| Problem::unavailable())?
-            .filter(|o| principal.role == Role::Ops || o.client == principal.subject)
-            .ok_or_else(|| Problem::not_found("order"))?;
+    change_order(ports, &principal, id, |order, change| {
         if order.state == OrderState::Cancelled {
-            return Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "id": order.id, "state": order.state }),
-            ));
+            return Ok(false);
         }
-        let mut change = Change::new(&order, ports.now());
         let mut new_id = || ports.new_id();
-        if saga::close(&mut change, OrderEvent::Cancelled, &reason, &mut new_id).is_err() {
-            return Err(Problem::conflict(format!(
+        saga::close(change, OrderEvent::Cancelled, &reason, &mut new_id).map_err(|_| {
+            Problem::conflict(format!(
                 "an order that is {} can no longer be cancelled",
                 order.state.as_str()
-            )));
-        }
-        let state = change.order.state;
-        match consume::commit(ports, change).await {
-            Ok(()) => {
-                return Ok(json(
-                    StatusCode::OK,
-                    &serde_json::json!({ "id": order.id, "state": state }),
-                ));
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(_) => return Err(Problem::unavailable()),
-        }
-    }
-    Err(Problem::unavailable())
+            ))
+        })?;
+        Ok(true)
+    })
+    .await
 }

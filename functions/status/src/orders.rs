@@ -5,28 +5,15 @@ use gasline_core::event::{EventType, Payload};
 use gasline_core::sla::STEPS;
 use gasline_core::state::OrderEvent;
 use gasline_core::types::{CylinderSpec, TraceCode};
-use gasline_http::{Problem, Request, Response, authenticate, json, read_json, read_optional_json};
-use gasline_ports::{Ports, StoreError, sql};
-use gasline_store::consume;
-use gasline_store::order::{self, Change, OrderRecord};
+use gasline_http::{
+    Problem, Request, Response, authenticate, change_order, json, read_json, read_optional_json, visible_order,
+};
+use gasline_ports::{Ports, sql};
+use gasline_store::order::{self, Change};
 use gasline_store::tokens::{Principal, Role};
 use gasline_store::{riders, stations, waybills};
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
-
-/// Loads an order the caller may see; anything else is "not found", so
-/// order ids cannot be probed.
-async fn visible_order(ports: &impl Ports, principal: &Principal, id: &str) -> Result<OrderRecord, Problem> {
-    let order = order::load(ports.sql(), id).await.map_err(|_| Problem::unavailable())?;
-    order
-        .filter(|o| match principal.role {
-            Role::Ops => true,
-            Role::App => o.client == principal.subject,
-            Role::Rider => o.rider_id.as_ref().is_some_and(|r| r.as_str() == principal.subject),
-            Role::Station => false,
-        })
-        .ok_or_else(|| Problem::not_found("order"))
-}
 
 /// `GET /v1/orders/{id}`.
 pub(crate) async fn status(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
@@ -104,31 +91,19 @@ async fn progress<P: Ports>(
     announce: EventType,
     mut extra: impl FnMut(&mut Change),
 ) -> Result<Response, Problem> {
-    for _ in 0..4 {
-        let order = visible_order(ports, principal, id).await?;
-        let mut change = Change::new(&order, ports.now());
-        if change.transition(event, Some(&principal.subject)).is_err() {
-            return Err(Problem::conflict(format!("the order is {}", order.state.as_str())));
-        }
-        extra(&mut change);
+    change_order(ports, principal, id, |order, change| {
+        change
+            .transition(event, Some(&principal.subject))
+            .map_err(|_| Problem::conflict(format!("the order is {}", order.state.as_str())))?;
+        extra(change);
         let payload = Payload {
             rider_id: order.rider_id.clone(),
             ..Payload::default()
         };
         change.emit(ports.new_id(), announce, payload, 0);
-        let state = change.order.state;
-        match consume::commit(ports, change).await {
-            Ok(()) => {
-                return Ok(json(
-                    StatusCode::OK,
-                    &serde_json::json!({ "id": order.id, "state": state }),
-                ));
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(_) => return Err(Problem::unavailable()),
-        }
-    }
-    Err(Problem::unavailable())
+        Ok(true)
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]

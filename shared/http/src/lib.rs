@@ -431,6 +431,81 @@ pub fn respond(result: Result<Response, Problem>) -> Response {
     result.unwrap_or_else(Problem::into_response)
 }
 
+/// Loads an order the caller may see: ops any, an app client its own, a
+/// rider the one it is assigned to. Anything else is "not found", so order
+/// ids cannot be probed.
+pub async fn visible_order(
+    ports: &impl Ports,
+    principal: &Principal,
+    id: &str,
+) -> Result<gasline_store::order::OrderRecord, Problem> {
+    let order = gasline_store::order::load(ports.sql(), id)
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    order
+        .filter(|o| match principal.role {
+            Role::Ops => true,
+            Role::App => o.client == principal.subject,
+            Role::Rider => o.rider_id.as_ref().is_some_and(|r| r.as_str() == principal.subject),
+            Role::Station => false,
+        })
+        .ok_or_else(|| Problem::not_found("order"))
+}
+
+/// Changes an order the caller may see, the way every HTTP command does:
+/// load it, let `build` fill a [`Change`](gasline_store::order::Change)
+/// (returning `Ok(false)` when there is nothing to do, or a problem to
+/// refuse), commit it as one batch with its events, and re-read and try
+/// again when a concurrent writer won the race. Answers `{"id", "state"}`.
+pub async fn change_order<P: Ports>(
+    ports: &P,
+    principal: &Principal,
+    id: &str,
+    mut build: impl FnMut(&gasline_store::order::OrderRecord, &mut gasline_store::order::Change) -> Result<bool, Problem>,
+) -> Result<Response, Problem> {
+    use gasline_store::order::Change;
+    for _ in 0..4 {
+        let order = visible_order(ports, principal, id).await?;
+        let mut change = Change::new(&order, ports.now());
+        if !build(&order, &mut change)? {
+            return Ok(json(
+                http::StatusCode::OK,
+                &serde_json::json!({ "id": order.id, "state": order.state }),
+            ));
+        }
+        let state = change.order.state;
+        match gasline_store::consume::commit(ports, change).await {
+            Ok(()) => {
+                return Ok(json(
+                    http::StatusCode::OK,
+                    &serde_json::json!({ "id": order.id, "state": state }),
+                ));
+            }
+            Err(gasline_ports::StoreError::Conflict(_)) => continue,
+            Err(_) => return Err(Problem::unavailable()),
+        }
+    }
+    Err(Problem::unavailable())
+}
+
+/// The largest request body a platform adapter reads at all; handlers apply
+/// their own, smaller limits.
+pub const MAX_READ_BYTES: usize = 1024 * 1024;
+
+/// The 413 for a request whose declared `Content-Length` is over
+/// [`MAX_READ_BYTES`], checked before the body is read.
+pub fn refuse_declared_length(content_length: Option<&str>) -> Option<Problem> {
+    let declared = content_length.and_then(|v| v.trim().parse::<usize>().ok())?;
+    (declared > MAX_READ_BYTES).then(|| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("the limit is {MAX_READ_BYTES} bytes"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

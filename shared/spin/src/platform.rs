@@ -14,9 +14,6 @@ use spin_sdk::{key_value, redis, variables};
 
 use crate::{decode_expiring, encode_expiring};
 
-/// Largest request body read at all; handlers apply their own, smaller limits.
-const MAX_READ_BYTES: usize = 1024 * 1024;
-
 fn classify(error: sqlite::Error) -> StoreError {
     let message = format!("{error:?}");
     let lower = message.to_ascii_lowercase();
@@ -266,15 +263,8 @@ pub async fn accept(
     let declared = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_READ_BYTES) {
-        let problem = gasline_http::Problem::new(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Request body too large",
-            format!("the limit is {MAX_READ_BYTES} bytes"),
-        );
+        .and_then(|v| v.to_str().ok());
+    if let Some(problem) = gasline_http::refuse_declared_length(declared) {
         return Err(problem.into_response());
     }
     let (parts, body) = request.into_parts();

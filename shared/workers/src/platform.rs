@@ -16,9 +16,6 @@ use worker::{
     RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error,
 };
 
-/// Largest request body read at all; handlers apply their own, smaller limits.
-const MAX_READ_BYTES: usize = 1024 * 1024;
-
 fn classify(message: String) -> StoreError {
     let lower = message.to_ascii_lowercase();
     if lower.contains("constraint failed") {
@@ -307,19 +304,8 @@ pub async fn accept(
     env: Env,
 ) -> Result<(gasline_http::Request, WorkerPorts), worker::Result<Response>> {
     let ports = WorkerPorts::new(env).map_err(|e| unavailable(&format!("bindings: {e}")))?;
-    let declared = request
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_READ_BYTES) {
-        let problem = gasline_http::Problem::new(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Request body too large",
-            format!("the limit is {MAX_READ_BYTES} bytes"),
-        );
+    let declared = request.headers().get("content-length").ok().flatten();
+    if let Some(problem) = gasline_http::refuse_declared_length(declared.as_deref()) {
         return Err(reply(problem.into_response()));
     }
     let url = request.url().map_err(|e| unavailable(&format!("url: {e}")))?;
