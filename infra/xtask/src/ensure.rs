@@ -67,6 +67,12 @@ pub const OPENSSL: Tool = Tool::DebianPackage {
     package: "openssl",
 };
 
+/// The Spin test host's tests start a real Redis on loopback.
+pub const REDIS_SERVER: Tool = Tool::DebianPackage {
+    program: "redis-server",
+    package: "redis-server",
+};
+
 /// Runs npm (with the system's Node); the Node that runs the workers' tools
 /// is Node 22 from `infra/cloudflare/node_modules`.
 pub const NPM: Tool = Tool::DebianPackage {

@@ -58,7 +58,8 @@ const CHECKS: &[Check] = &[
     },
     Check {
         name: "test",
-        needs: &[OPENSSL],
+        // The Spin test host's tests build wasip2 fixtures and run Redis.
+        needs: &[OPENSSL, ensure::REDIS_SERVER, SPIN_RUST_TARGET],
         run: run_tests,
         fix: None,
         is_wasm: false,
