@@ -241,7 +241,8 @@ pub struct Scenario {
     pub run: fn(&Context<'_>) -> Result<(), String>,
 }
 
-// The runtime runs these with `tests/e2e/dispatch-config.json` as its
+// The runtime runs these with `tests/e2e/dispatch-config.json` (faulty:
+// `dispatch-config-faulty.json`) as its
 // `dispatch_config`: a 4 s acceptance timeout (so the timeout scenario takes
 // seconds), demo rider positions that never go stale, 1 s sweeper grace.
 
@@ -595,13 +596,17 @@ fn rider_timeout_reassigns(cx: &Context<'_>) -> Result<(), String> {
 
 fn lost_publish_recovered_by_cron(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
+    let placed = Instant::now();
     let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-lost"))?;
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Well inside the sweeper's 1 s grace: nothing may have re-sent it yet,
+    // and a delivered publish would have moved the order on by now.
+    std::thread::sleep(Duration::from_millis(700));
     let order = r.order(&id)?;
     expect(
         order["state"] == "received",
         format!("the publish was not lost: {}", order["state"]),
     )?;
+    std::thread::sleep(Duration::from_millis(1_200).saturating_sub(placed.elapsed()));
     cx.runtime.fire_cron()?;
     r.wait_for(&id, SAGA_LIMIT, |o| {
         timeline_states(o).iter().any(|s| s == "source_allocated")

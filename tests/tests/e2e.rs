@@ -6,7 +6,11 @@
 //! - `GASLINE_E2E_DIR`: the folder `gasline demo` wrote (dev.env, riders.txt,
 //!   stations.txt);
 //! - `GASLINE_E2E_CRON_URL`: a URL that fires the runtime's cron trigger
-//!   when POSTed to.
+//!   when POSTed to; unset, the cron is the sweep route
+//!   (`POST /v1/ops/sweep` with the ops token), as on Spin;
+//! - `GASLINE_E2E_SWEEP_EVERY_MS` (optional): also call the sweep route on
+//!   this schedule while the scenarios run — Spin's production setup, where
+//!   a scheduler drives the sweeper because pub/sub loses and cannot delay.
 //!
 //! The tests are ignored in a plain `cargo test` (nothing is running then).
 
@@ -14,26 +18,37 @@ use std::path::PathBuf;
 
 use gasline_tests::remote::{self, Context, DevEnv, Remote, Runtime, Scenario};
 
-struct CronUrl(String);
+/// How the cron trigger is fired: the runtime's own hook, or the sweep route.
+enum Cron<'a> {
+    Url(String),
+    SweepRoute(&'a Remote),
+}
 
-impl Runtime for CronUrl {
+impl Runtime for Cron<'_> {
     fn fire_cron(&self) -> Result<(), String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let response = agent
-            .post(&self.0)
-            .send_empty()
-            .map_err(|e| format!("firing the cron: {e}"))?;
-        if response.status().is_success() {
+        let status = match self {
+            Cron::Url(url) => {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let response = agent
+                    .post(url)
+                    .send_empty()
+                    .map_err(|e| format!("firing the cron: {e}"))?;
+                response.status().as_u16()
+            }
+            Cron::SweepRoute(remote) => remote.post("/v1/ops/sweep", remote.ops(), "")?.0,
+        };
+        if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(format!("firing the cron answered {}", response.status()))
+            Err(format!("firing the cron answered {status}"))
         }
     }
 }
 
 fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run this through `cargo xtask test --only e2e-workers`"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run this through `cargo xtask test` (steps e2e-workers, e2e-spin)")
+    })
 }
 
 fn run(scenarios: &[Scenario]) {
@@ -42,14 +57,34 @@ fn run(scenarios: &[Scenario]) {
         &env("GASLINE_E2E_URL"),
         DevEnv::load(&dir.join("dev.env")).expect("dev.env"),
     );
-    let runtime = CronUrl(env("GASLINE_E2E_CRON_URL"));
+    let runtime = match std::env::var("GASLINE_E2E_CRON_URL") {
+        Ok(url) => Cron::Url(url),
+        Err(_) => Cron::SweepRoute(&remote),
+    };
+    let every = std::env::var("GASLINE_E2E_SWEEP_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let done = std::sync::atomic::AtomicBool::new(false);
     let cx = Context {
         remote: &remote,
         runtime: &runtime,
         riders: remote::tokens(&dir, "riders.txt").expect("riders.txt"),
         stations: remote::tokens(&dir, "stations.txt").expect("stations.txt"),
     };
-    let failures = remote::run_all(&cx, scenarios);
+    let failures = std::thread::scope(|s| {
+        if let Some(every) = every {
+            let (remote, done) = (&remote, &done);
+            s.spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = Cron::SweepRoute(remote).fire_cron();
+                    std::thread::sleep(std::time::Duration::from_millis(every));
+                }
+            });
+        }
+        let failures = remote::run_all(&cx, scenarios);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        failures
+    });
     assert!(
         failures.is_empty(),
         "{} of {} scenarios failed:\n{}",

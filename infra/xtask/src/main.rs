@@ -6,8 +6,10 @@
 //! Kept to `std` + `anyhow` on purpose: CI compiles this crate on every run,
 //! so argument parsing is hand-written rather than pulling in `clap`.
 
+mod bench;
 mod cmd;
 mod ensure;
+mod spin;
 mod steps;
 mod test;
 mod up;
@@ -33,14 +35,27 @@ Commands:
                       hello-world worker and serve it on workerd through the
                       local harness, then run the harness self-test.
   build-worker NAME   Build one function as a Worker (worker-build --release).
+  bench-workers       Measure the four Workers on the local Workers runtime
+                      (release builds): wasm sizes, POST /v1/orders latency
+                      beside a hello-world worker, saga latency per step.
+                      Prints Markdown, also written to
+                      target/bench-workers/report.md.
   help                Print this message.
+
+Options for `bench-workers`:
+  --requests-c1 N     Measured requests of each kind at concurrency 1 (500).
+  --requests-c32 N    Measured requests of each kind at concurrency 32 (3000).
+  --orders N          Orders in each saga run (1000).
+  --rate R            Orders placed per second in the saga runs (20).
+  --only PARTS        Only these measurements (comma-separated; the sizes
+                      are always reported): latency, saga, saga-batched.
 
 Options for `test`:
   --skip-wasm         Leave out the wasm builds (and the wasm targets).
   --only <step>       Run only this step (repeatable, or comma-separated).
                       Steps: tools, fmt, clippy, test, doc,
-                      wasm32-unknown-unknown, wasm32-wasip2, e2e-workers
-                      (`wasm` selects the wasm builds and e2e-workers).
+                      wasm32-unknown-unknown, wasm32-wasip2, e2e-workers,
+                      e2e-spin (`wasm` selects the wasm builds and e2e runs).
 ";
 
 /// A mistake in the command line: reported with the usage text, exit status 2.
@@ -111,6 +126,13 @@ fn run(args: &[String]) -> Result<()> {
                 return Err(usage(format!("`workers-smoke` takes no options (got `{unexpected}`)")));
             }
             up::workers_smoke()
+        }
+        "bench-workers" => {
+            if wants_help(options) {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            bench::run(&bench::Options::parse(options)?)
         }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

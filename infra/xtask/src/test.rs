@@ -92,6 +92,13 @@ const CHECKS: &[Check] = &[
         fix: Some("re-run with the harness log above; `cargo xtask up` serves the same Workers for poking by hand"),
         is_wasm: true,
     },
+    Check {
+        name: "e2e-spin",
+        needs: &[SPIN_RUST_TARGET, ensure::REDIS_SERVER, OPENSSL],
+        run: crate::spin::e2e,
+        fix: Some("re-run with the host log above; docs/SPIN.md says how to run the components by hand"),
+        is_wasm: true,
+    },
 ];
 
 /// The Workers toolchain plus `openssl` (a scenario verifies a waybill with it).
@@ -294,7 +301,8 @@ mod tests {
                 "doc",
                 "wasm32-unknown-unknown",
                 "wasm32-wasip2",
-                "e2e-workers"
+                "e2e-workers",
+                "e2e-spin"
             ]
         );
     }
@@ -310,7 +318,14 @@ mod tests {
         let options = parse(&["--only", "doc,fmt", "--only=wasm"]).unwrap();
         assert_eq!(
             selected(&options),
-            ["fmt", "doc", "wasm32-unknown-unknown", "wasm32-wasip2", "e2e-workers"]
+            [
+                "fmt",
+                "doc",
+                "wasm32-unknown-unknown",
+                "wasm32-wasip2",
+                "e2e-workers",
+                "e2e-spin"
+            ]
         );
     }
 

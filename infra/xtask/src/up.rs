@@ -104,9 +104,22 @@ impl Harness {
                 "--exit-on-stdin-close",
             ])
             .args(extra)
-            .envs(ensure::workers_env()?)
-            // Held open by `child`: if xtask dies without stopping the
-            // harness, the pipe closes and the harness stops workerd itself.
+            .envs(ensure::workers_env()?);
+        eprintln!(
+            "$ {} {HARNESS_SCRIPT} --config {config} --port {port} --exit-on-stdin-close {}",
+            node.display(),
+            extra.join(" ")
+        );
+        Self::spawn(command)
+    }
+
+    /// Starts any local runtime that prints `gasline: ready on URL` and
+    /// stops when its standard input closes (the Workers harness, the Spin
+    /// test host), and waits for its ready line.
+    pub fn spawn(mut command: Command) -> Result<Self> {
+        // Held open by `child`: if xtask dies without stopping the runtime,
+        // the pipe closes and it stops (and its children) by itself.
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -115,17 +128,10 @@ impl Harness {
             use std::os::unix::process::CommandExt as _;
             command.process_group(0);
         }
-        eprintln!(
-            "$ {} {HARNESS_SCRIPT} --config {config} --port {port} --exit-on-stdin-close {}",
-            node.display(),
-            extra.join(" ")
-        );
-        let mut child = command.spawn().with_context(|| {
-            format!(
-                "could not start {} (is the Workers toolchain installed?)",
-                node.display()
-            )
-        })?;
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("could not start {program} (is its toolchain installed?)"))?;
         let stdout = child.stdout.take().context("the harness has no stdout pipe")?;
         let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -42,7 +42,7 @@ pub fn build_all() -> Result<()> {
 }
 
 /// A JSON string literal.
-fn json_string(text: &str) -> String {
+pub fn json_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
@@ -57,25 +57,49 @@ fn json_string(text: &str) -> String {
     out
 }
 
-fn absolute(path: &Path) -> Result<String> {
+/// `path` made absolute (from the current folder, the workspace root), as UTF-8.
+pub fn absolute(path: &Path) -> Result<String> {
     let path = std::env::current_dir()?.join(path);
     path.to_str().map(str::to_owned).context("paths must be UTF-8")
 }
 
 /// What a local run differs in.
-struct LocalRun<'a> {
+pub struct LocalRun<'a> {
     /// The folder `gasline demo` wrote (seed.sql, keys, dev.env).
-    dir: &'a Path,
+    pub dir: &'a Path,
     /// The dispatch configuration file (JSON).
-    dispatch_config: &'a Path,
+    pub dispatch_config: &'a Path,
     /// Keep D1/KV/queue state here across runs (`None`: in memory).
-    persist: Option<&'a Path>,
+    pub persist: Option<&'a Path>,
     /// Inject the test-only faults the faulty end-to-end scenarios expect.
-    faults: bool,
+    pub faults: bool,
+    /// The harness's `queueOverrides` (a JSON object); `None`: `{"maxBatchTimeout": 0}`,
+    /// what `up` and the end-to-end tests run with. `Some("{}")` keeps the
+    /// wrangler files' batch settings.
+    pub queue_overrides: Option<&'a str>,
+    /// More workers (harness configuration objects), listed before the four
+    /// so that their routes win (the benchmarks' hello-world baseline).
+    pub extra_workers: &'a [String],
 }
 
-/// Writes the harness configuration for the four Workers into `run.dir`.
-fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
+impl<'a> LocalRun<'a> {
+    /// A run of the four Workers as `up` and the end-to-end tests describe
+    /// them: default queue overrides, no faults, no extra workers.
+    pub fn new(dir: &'a Path, dispatch_config: &'a Path, persist: Option<&'a Path>) -> Self {
+        Self {
+            dir,
+            dispatch_config,
+            persist,
+            faults: false,
+            queue_overrides: None,
+            extra_workers: &[],
+        }
+    }
+}
+
+/// Writes the harness configuration for the four Workers into `run.dir`
+/// (`harness.json`) and returns its path.
+pub fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
     let dir = absolute(run.dir)?;
     let cf = absolute(Path::new(ensure::CLOUDFLARE_DIR))?;
     let migrations = absolute(Path::new("infra/migrations"))?;
@@ -94,14 +118,20 @@ fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
         ("", "")
     };
     let file = |name: &str| format!("{{\"file\": {}}}", json_string(&format!("{dir}/{name}")));
+    let queue_overrides = run.queue_overrides.unwrap_or(r#"{ "maxBatchTimeout": 0 }"#);
+    let extra: String = run
+        .extra_workers
+        .iter()
+        .map(|worker| format!("\n    {worker},"))
+        .collect();
     let config = format!(
         r#"{{
   "compatibilityDate": "2026-10-01",{persist}
   "d1": {{ "binding": "DB", "migrations": {migrations}, "seed": [{seed}] }},
   "kv": {{ "binding": "KV" }},
-  "queueOverrides": {{ "maxBatchTimeout": 0 }},
+  "queueOverrides": {queue_overrides},
   "vars": {{ "verify_keys": {verify}, "dispatch_config": {dispatch} }},
-  "workers": [
+  "workers": [{extra}
     {{ "name": "intake", "wrangler": {intake}, "routes": ["POST /v1/orders", "POST /v1/orders/*/cancel"],
        "vars": {{ {intake_faults} }} }},
     {{ "name": "matching", "wrangler": {matching} }},
@@ -150,10 +180,8 @@ pub fn e2e() -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         demo(&gasline, &dir, "http://127.0.0.1")?;
         let config = write_config(&LocalRun {
-            dir: &dir,
-            dispatch_config: Path::new("tests/e2e/dispatch-config.json"),
-            persist: None,
             faults,
+            ..LocalRun::new(&dir, Path::new(crate::spin::dispatch_config(faults)), None)
         })?;
         let harness = Harness::start(config.to_str().context("UTF-8 path")?, &[])?;
         let cron = format!("{}/__harness/scheduled?worker=status", harness.url);
@@ -208,12 +236,12 @@ pub fn up() -> Result<()> {
             Step::new("demo data", || demo(&gasline, &dir, &url)),
         ],
     )?;
-    let config = write_config(&LocalRun {
-        dir: &dir,
-        dispatch_config: Path::new("infra/cloudflare/dev-dispatch-config.json"),
-        persist: Some(&dir.join("workers-state")),
-        faults: false,
-    })?;
+    let state = dir.join("workers-state");
+    let config = write_config(&LocalRun::new(
+        &dir,
+        Path::new("infra/cloudflare/dev-dispatch-config.json"),
+        Some(&state),
+    ))?;
     let harness = Harness::start_on(config.to_str().context("UTF-8 path")?, port, &[])?;
     let (status, _) = up::http_get(&harness.url, "/healthz")?;
     if status != 200 {

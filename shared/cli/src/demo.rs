@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use clap::Args;
 use gasline_core::signature::WaybillSigner;
 use gasline_local::demo;
+use gasline_ports::sql;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -29,6 +30,32 @@ pub struct DemoArgs {
     /// Seed for the demo credentials.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Give every demo station this many cylinders of every spec (instead of
+    /// the demo stock), e.g. for load runs with many orders.
+    #[arg(long)]
+    stock: Option<u32>,
+    /// Also write a ready SQLite database here: migrations applied and demo
+    /// data loaded (for runtimes that read a database file, such as Spin's).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+}
+
+/// A new SQLite database at `path` with the migrations and `statements`.
+fn write_database(path: &std::path::Path, statements: &[gasline_ports::Statement]) -> anyhow::Result<()> {
+    if path.exists() {
+        fs::remove_file(path).with_context(|| format!("replacing {}", path.display()))?;
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let store =
+        gasline_native::SqliteStore::open(path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    store
+        .migrate()
+        .map_err(|e| anyhow::anyhow!("migrating {}: {e}", path.display()))?;
+    store
+        .execute_script(&demo::to_sql_script(statements))
+        .map_err(|e| anyhow::anyhow!("loading demo data into {}: {e}", path.display()))
 }
 
 pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -39,7 +66,13 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .context("clock before 1970")?
             .as_millis(),
     )?;
-    let (statements, creds) = demo::world(args.riders, args.seed, now);
+    let (mut statements, creds) = demo::world(args.riders, args.seed, now);
+    if let Some(stock) = args.stock {
+        statements.push(sql!("UPDATE station_stock SET on_hand = ?1", stock));
+    }
+    if let Some(path) = &args.sqlite {
+        write_database(path, &statements)?;
+    }
     let seed_path = args.dir.join("seed.sql");
     fs::write(&seed_path, demo::to_sql_script(&statements))
         .with_context(|| format!("writing {}", seed_path.display()))?;

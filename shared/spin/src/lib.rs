@@ -1,6 +1,6 @@
 //! # gasline-spin
 //!
-//! The Fermyon Spin side of the ports: [`SpinPorts`] implements
+//! The Fermyon Spin side of the ports: `SpinPorts` implements
 //! [`gasline_ports::Ports`] over Spin's SQLite (the `default` database),
 //! key-value store (`default`), Redis (publish, at the address in the
 //! `redis_address` variable), variables and outbound HTTP; the `accept` /

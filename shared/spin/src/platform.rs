@@ -127,10 +127,16 @@ impl KvStore for SpinKv {
 /// Redis pub/sub as the publisher: one channel per event topic.
 pub struct SpinRedis {
     address: Option<String>,
+    /// Test-only fault (never set in production): topics whose publishes
+    /// "succeed" and are lost, from the `test_drop_publish` variable.
+    dropped_topics: String,
 }
 
 impl Publisher for SpinRedis {
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
+        if self.dropped_topics.split(',').any(|t| t.trim() == message.topic) {
+            return Ok(());
+        }
         if message.delay_seconds > 0 {
             // Pub/sub cannot delay: leave it in the outbox for the sweeper.
             return Err(PublishError("delayed events are sent by the sweeper when due".into()));
@@ -203,10 +209,14 @@ impl SpinPorts {
             .await
             .map_err(|e| format!("key-value: {e:?}"))?;
         let address = variables::get("redis_address").await.ok().filter(|a| !a.is_empty());
+        let dropped_topics = variables::get("test_drop_publish").await.unwrap_or_default();
         Ok(Self {
             sql,
             kv: SpinKv(kv),
-            queue: SpinRedis { address },
+            queue: SpinRedis {
+                address,
+                dropped_topics,
+            },
             http: SpinHttp,
         })
     }
@@ -286,6 +296,12 @@ pub async fn consume<F>(consumer: &str, body: &[u8], handle: F)
 where
     F: AsyncFnOnce(&[u8], &SpinPorts) -> Outcome,
 {
+    // Test-only fault (never set in production): the named consumer fails
+    // every message, as a broken deployment would.
+    if variables::get("test_fail_consumer").await.is_ok_and(|c| c == consumer) {
+        eprintln!("gasline: {consumer}: failing on purpose (test_fail_consumer)");
+        return;
+    }
     match SpinPorts::open().await {
         Ok(ports) => {
             if handle(body, &ports).await == Outcome::Retry {

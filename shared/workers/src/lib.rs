@@ -1,6 +1,6 @@
 //! # gasline-workers
 //!
-//! The Cloudflare Workers side of the ports: [`WorkerPorts`] implements
+//! The Cloudflare Workers side of the ports: `WorkerPorts` implements
 //! [`gasline_ports::Ports`] over the bindings of a Worker's `Env`, and the
 //! `serve_*`/`consume_*` functions are the glue every entrypoint shares
 //! (request/response translation, per-message ack/retry). Entrypoints in the

@@ -1,0 +1,1428 @@
+//! `cargo xtask bench-workers`: the Cloudflare Workers figures of
+//! `docs/BENCHMARKS.md`, measured on the local Workers runtime (workerd,
+//! through the Miniflare harness) with release builds of the workers.
+//!
+//! 1. wasm size of each worker and of the hello-world worker, raw and `gzip -9`;
+//! 2. `POST /v1/orders` latency at concurrency 1 and 32 beside `GET /` of the
+//!    hello-world worker, which runs as a fifth worker in the same harness
+//!    (same workerd, same router) and is measured in the same run, in
+//!    alternating rounds;
+//! 3. the saga (received → waybill signed) for many orders placed at a fixed
+//!    rate, from each order's own timeline, once with the harness's queue
+//!    settings (`maxBatchTimeout` 0) and once with the wrangler files'
+//!    production batch settings (`max_batch_timeout = 1`, `max_batch_size = 10`);
+//! 4. where the saga's time goes, step by step.
+//!
+//! The load generator is here, std-only (one keep-alive HTTP/1.1 connection
+//! per thread, a thread per concurrent client) rather than a binary in the
+//! tests crate: xtask is built anyway, the client does the same tiny amount
+//! of work for the baseline and for us, and the tests crate would need a
+//! release (LTO) build to keep its client's cost out of the hello figures.
+//! The small JSON reader below is all the parsing the figures need.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cmd::Cmd;
+use crate::ensure;
+use crate::steps::{self, Step};
+use crate::up::{self, Harness};
+use crate::usage;
+use crate::workers::{self, LocalRun};
+
+/// Measured requests per round: hello and ours alternate in rounds so slow
+/// phases of a noisy machine hit both.
+const ROUNDS: usize = 5;
+/// Requests of each kind sent (at concurrency 32) before measuring.
+const WARMUP: usize = 100;
+/// Orders placed (one at a time, waited for) before a saga run, so that
+/// every worker is compiled and warm.
+const SAGA_WARMUP: usize = 20;
+/// Client threads placing the saga's orders (at the given rate).
+const SAGA_CLIENTS: usize = 16;
+/// How long the saga may take to settle after the last order is placed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Dispatch configuration of the benchmark runs: demo rider positions never
+/// go stale, and nobody's acceptance times out during a run (no
+/// reassignments in the background).
+const BENCH_DISPATCH: &str = r#"{"rider_location_max_age_ms": 31536000000, "accept_timeout_ms": 3600000}"#;
+/// States an order passes through on its way to a signed waybill.
+const PENDING_STATES: [&str; 3] = ["received", "source_allocated", "rider_assigned"];
+/// The specs ordered, in turn.
+const SPECS: [&str; 4] = ["YSP35.5", "YSP12", "YSP4.7", "YSP118"];
+
+/// `cargo xtask bench-workers` options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Measured requests of each kind at concurrency 1.
+    pub requests_c1: usize,
+    /// Measured requests of each kind at concurrency 32.
+    pub requests_c32: usize,
+    /// Orders in each saga run.
+    pub orders: usize,
+    /// Orders placed per second in the saga runs.
+    pub rate: f64,
+    /// The measurements to make (of [`PARTS`]; the sizes always).
+    pub only: Vec<&'static str>,
+}
+
+/// The measurements after the sizes: POST latency beside hello; the saga
+/// with the harness's queue settings; the saga with the production ones.
+pub const PARTS: [&str; 3] = ["latency", "saga", "saga-batched"];
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            requests_c1: 500,
+            requests_c32: 3_000,
+            orders: 1_000,
+            rate: 20.0,
+            only: PARTS.to_vec(),
+        }
+    }
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Self::default();
+        let mut only = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (arg.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next().cloned())
+                    .ok_or_else(|| usage(format!("`{name}` needs a value")))
+            };
+            let number = |text: String| -> Result<usize> {
+                match text.replace('_', "").parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(usage(format!("`{name}` takes a positive whole number, not `{text}`"))),
+                }
+            };
+            match name {
+                "--requests-c1" => options.requests_c1 = number(value()?)?,
+                "--requests-c32" => options.requests_c32 = number(value()?)?,
+                "--orders" => options.orders = number(value()?)?,
+                "--rate" => {
+                    let text = value()?;
+                    options.rate = match text.parse::<f64>() {
+                        Ok(rate) if rate > 0.0 && rate.is_finite() => rate,
+                        _ => return Err(usage(format!("`--rate` takes orders per second, not `{text}`"))),
+                    };
+                }
+                "--only" => {
+                    for part in value()?.split(',').filter(|p| !p.is_empty()) {
+                        match PARTS.iter().find(|p| **p == part) {
+                            Some(p) if !only.contains(p) => only.push(*p),
+                            Some(_) => {}
+                            None => {
+                                return Err(usage(format!("`--only` takes {}, not `{part}`", PARTS.join(", "))));
+                            }
+                        }
+                    }
+                }
+                other => return Err(usage(format!("`bench-workers` has no option `{other}`"))),
+            }
+        }
+        if !only.is_empty() {
+            options.only = PARTS.into_iter().filter(|p| only.contains(p)).collect();
+        }
+        Ok(options)
+    }
+}
+
+/// `cargo xtask bench-workers`: builds everything, measures, prints the
+/// figures as Markdown and writes them to `target/bench-workers/report.md`.
+pub fn run(options: &Options) -> Result<()> {
+    let report = RefCell::new(String::new());
+    let gasline = up::target_dir().join("debug").join("gasline");
+    let out = up::target_dir().join("bench-workers");
+    {
+        let mut r = report.borrow_mut();
+        let _ = writeln!(r, "# bench-workers, {}\n", machine_note());
+        let _ = writeln!(
+            r,
+            "options: {} requests of each kind at concurrency 1 and {} at 32 ({ROUNDS} alternating rounds, \
+             {WARMUP} warm-up each); saga runs of {} orders at {} orders/s\n",
+            options.requests_c1, options.requests_c32, options.orders, options.rate
+        );
+    }
+    let mut run = vec![
+        Step::new("tools", || ensure::all(ensure::WORKERS_TOOLS)),
+        Step::new("build workers", || sizes(&mut report.borrow_mut())),
+        Step::new("build gasline", || {
+            Cmd::cargo().args(["build", "--locked", "-p", "gasline-cli"]).run()
+        }),
+    ];
+    for part in &options.only {
+        run.push(match *part {
+            "latency" => Step::new("POST latency", || {
+                post_latency(&mut report.borrow_mut(), options, &gasline)
+            }),
+            "saga" => Step::new("saga, maxBatchTimeout 0", || {
+                saga(&mut report.borrow_mut(), options, &gasline, "saga", None)
+            }),
+            _ => Step::new("saga, production batches", || {
+                saga(&mut report.borrow_mut(), options, &gasline, "saga-batched", Some("{}"))
+            }),
+        });
+    }
+    let outcome = steps::run_all("xtask bench-workers", run);
+    // What was measured, also when a later step failed.
+    let report = report.into_inner();
+    std::fs::create_dir_all(&out)?;
+    let path = out.join("report.md");
+    std::fs::write(&path, &report).with_context(|| format!("writing {}", path.display()))?;
+    println!("\n{report}");
+    eprintln!("(also written to {})", path.display());
+    outcome
+}
+
+/// Date, CPU and cores, for the report's heading.
+fn machine_note() -> String {
+    let date = Cmd::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .read()
+        .map_or_else(|_| "?".to_owned(), |d| d.trim().to_owned());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{date}, {cores} cores, {cpu}, load average {}", load_average())
+}
+
+/// The 1-minute load average (the machine is shared: what else ran).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+// --- 1. sizes ---------------------------------------------------------------
+
+/// Builds the four workers and the hello worker (release) and reports their
+/// wasm sizes.
+fn sizes(report: &mut String) -> Result<()> {
+    let mut rows = Vec::new();
+    for name in workers::FUNCTIONS {
+        rows.push((name.to_owned(), PathBuf::from("functions").join(name)));
+    }
+    rows.push(("hello (baseline)".to_owned(), PathBuf::from(up::HELLO_WORKER)));
+    let _ = writeln!(report, "## wasm size (worker-build --release)\n");
+    let _ = writeln!(report, "| worker | wasm, raw | wasm, gzip -9 | index.js |");
+    let _ = writeln!(report, "|---|---|---|---|");
+    for (name, dir) in rows {
+        let raw = up::build_worker(&dir)?;
+        let build = dir.join("build");
+        let gzip = up::gzip_size(&build.join("index_bg.wasm")).context("gzip is not installed")?;
+        let js = std::fs::metadata(build.join("index.js")).map_or(0, |m| m.len());
+        let _ = writeln!(
+            report,
+            "| {name} | {} B ({:.0} KiB) | {} B ({:.0} KiB) | {} B |",
+            thousands(raw),
+            kib(raw),
+            thousands(gzip),
+            kib(gzip),
+            thousands(js)
+        );
+    }
+    report.push('\n');
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+// --- a harness instance with demo data ---------------------------------------
+
+/// The four workers (and optionally the hello worker on `GET /`) on a fresh
+/// in-memory harness with demo data.
+struct Instance {
+    harness: Harness,
+    authority: String,
+    app: String,
+    ops: String,
+}
+
+impl Instance {
+    fn start(
+        name: &str,
+        gasline: &Path,
+        riders: usize,
+        stock: usize,
+        queue_overrides: Option<&str>,
+        hello: bool,
+    ) -> Result<Self> {
+        let dir = up::target_dir().join("bench-workers").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        Cmd::new(gasline)
+            .args(["demo", "--riders", &riders.to_string(), "--stock", &stock.to_string()])
+            .args(["--url", "http://127.0.0.1", "--dir"])
+            .arg(&dir)
+            .no_stdin()
+            .run()?;
+        let dispatch = dir.join("dispatch-config.json");
+        std::fs::write(&dispatch, BENCH_DISPATCH)?;
+        let extra = if hello {
+            let build = workers::absolute(&Path::new(up::HELLO_WORKER).join("build"))?;
+            vec![format!(
+                r#"{{ "name": "hello", "build": {}, "routes": ["GET /"] }}"#,
+                workers::json_string(&build)
+            )]
+        } else {
+            Vec::new()
+        };
+        let config = workers::write_config(&LocalRun {
+            queue_overrides,
+            extra_workers: &extra,
+            ..LocalRun::new(&dir, &dispatch, None)
+        })?;
+        eprintln!(
+            "{name}: {riders} riders, {stock} cylinders of every spec per station, queueOverrides {}",
+            queue_overrides.unwrap_or("{\"maxBatchTimeout\": 0}")
+        );
+        let harness = Harness::start(config.to_str().context("UTF-8 path")?, &[])?;
+        let authority = harness
+            .url
+            .strip_prefix("http://")
+            .context("the harness URL is not http://")?
+            .trim_end_matches('/')
+            .to_owned();
+        let env = std::fs::read_to_string(dir.join("dev.env"))?;
+        let var = |name: &str| -> Result<String> {
+            env.lines()
+                .filter_map(|l| l.strip_prefix("export "))
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.trim_matches('\'').to_owned())
+                .with_context(|| format!("no {name} in dev.env"))
+        };
+        Ok(Self {
+            app: var("GASLINE_APP_TOKEN")?,
+            ops: var("GASLINE_OPS_TOKEN")?,
+            harness,
+            authority,
+        })
+    }
+
+    fn get(&self, path: &str, token: &str) -> Vec<u8> {
+        request(
+            "GET",
+            path,
+            &self.authority,
+            &[("Authorization", &format!("Bearer {token}"))],
+            "",
+        )
+    }
+
+    /// `POST /v1/orders` number `i` of run `label`.
+    fn order(&self, label: &str, i: usize) -> Vec<u8> {
+        request(
+            "POST",
+            "/v1/orders",
+            &self.authority,
+            &[
+                ("Authorization", &format!("Bearer {}", self.app)),
+                ("Idempotency-Key", &format!("bench-{label}-{i}")),
+            ],
+            &order_body(i),
+        )
+    }
+
+    /// `orders_by_state` from `GET /v1/stats`.
+    fn states(&self, conn: &mut Conn) -> Result<Vec<(String, f64)>> {
+        let (status, body) = conn.send(&self.get("/v1/stats", &self.ops))?;
+        if status != 200 {
+            bail!("GET /v1/stats answered {status}: {body}");
+        }
+        let stats = Json::parse(&body)?;
+        Ok(stats
+            .get("orders_by_state")
+            .and_then(Json::as_object)
+            .context("no orders_by_state in /v1/stats")?
+            .iter()
+            .map(|(state, n)| (state.clone(), n.as_f64().unwrap_or(0.0)))
+            .collect())
+    }
+
+    /// Sends each request once the order placed by the one before has
+    /// settled (reached `waybill_signed`, or left the way there).
+    fn one_at_a_time(&self, requests: &[Vec<u8>]) -> Result<Load> {
+        let mut conn = Conn::new(&self.authority);
+        conn.connect()?;
+        let mut load = Load::default();
+        for (index, request) in requests.iter().enumerate() {
+            let sent = Instant::now();
+            let (status, body) = conn.send(request)?;
+            let latency = sent.elapsed();
+            load.wall += latency;
+            if status == 202 {
+                let reply = Json::parse(&body)?;
+                let id = reply.get("id").and_then(Json::as_str).context("no id in the answer")?;
+                self.settle(&mut conn, id)?;
+            }
+            load.replies.push(Reply {
+                index,
+                latency,
+                status,
+                body,
+            });
+        }
+        load.reconnects = conn.reconnects;
+        Ok(load)
+    }
+
+    /// Polls one order until it is no longer on its way to a signed waybill.
+    fn settle(&self, conn: &mut Conn, id: &str) -> Result<()> {
+        let started = Instant::now();
+        let get = self.get(&format!("/v1/orders/{id}"), &self.ops);
+        loop {
+            let (status, body) = conn.send(&get)?;
+            if status != 200 {
+                bail!("GET /v1/orders/{id} answered {status}: {body}");
+            }
+            let order = Json::parse(&body)?;
+            let state = order.get("state").and_then(Json::as_str).unwrap_or_default();
+            if !PENDING_STATES.contains(&state) {
+                return Ok(());
+            }
+            if started.elapsed() > DRAIN_TIMEOUT {
+                bail!("order {id} still {state} after {}s", DRAIN_TIMEOUT.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until no order is on its way to a signed waybill any more;
+    /// returns the count by state and how long it took.
+    fn drain(&self) -> Result<(Vec<(String, f64)>, Duration)> {
+        let started = Instant::now();
+        let mut conn = Conn::new(&self.authority);
+        loop {
+            let states = self.states(&mut conn)?;
+            let pending: f64 = states
+                .iter()
+                .filter(|(s, _)| PENDING_STATES.contains(&s.as_str()))
+                .map(|(_, n)| n)
+                .sum();
+            if pending == 0.0 {
+                eprintln!(
+                    "settled in {:.1}s: {}",
+                    started.elapsed().as_secs_f64(),
+                    states_line(&states)
+                );
+                return Ok((states, started.elapsed()));
+            }
+            if started.elapsed() > DRAIN_TIMEOUT {
+                bail!(
+                    "orders still on their way after {}s: {states:?}",
+                    DRAIN_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A valid order: the specs in turn, one cylinder, at a point of a
+/// deterministic spiral within ≈ 4 km of People's Square.
+fn order_body(i: usize) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let (r, theta) = (0.036 * (((i % 997) as f64 + 0.5) / 997.0).sqrt(), i as f64 * 2.399_963);
+    let (lat, lon) = (31.2304 + r * theta.sin(), 121.4737 + r * theta.cos() / 0.855);
+    format!(
+        r#"{{"customer":{{"name":"王芳","phone":"13800138000","address":"上海市黄浦区人民大道200号","location":{{"lat":{lat:.6},"lon":{lon:.6}}}}},"items":[{{"spec":"{}","quantity":1}}]}}"#,
+        SPECS[i % SPECS.len()]
+    )
+}
+
+// --- 2. POST /v1/orders beside hello -----------------------------------------
+
+/// What one row of the latency table measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `GET /` of the hello worker.
+    Hello,
+    /// `POST /v1/orders`, each sent once the previous order's saga settled.
+    Quiet,
+    /// `POST /v1/orders` back to back (the saga runs behind them).
+    Ours,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hello => "`GET /` hello",
+            Self::Quiet => "`POST /v1/orders`, each after the previous order settled",
+            Self::Ours => "`POST /v1/orders`, back to back",
+        }
+    }
+}
+
+fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Result<()> {
+    let orders = 2 * WARMUP + 2 * options.requests_c1 + options.requests_c32;
+    let inst = Instance::start("latency", gasline, orders + orders / 10, orders, None, true)?;
+    let hello = request("GET", "/", &inst.authority, &[], "");
+    let hellos = |n: usize| vec![hello.clone(); n];
+    let check = |kind: Kind, load: &Load| -> Result<()> {
+        let bad = |r: &&Reply| match kind {
+            Kind::Hello => r.status != 200 || r.body != "hello",
+            Kind::Quiet | Kind::Ours => r.status != 202,
+        };
+        match load.replies.iter().find(bad) {
+            Some(r) => bail!("{} answered {}: {}", kind.label(), r.status, r.body),
+            None => Ok(()),
+        }
+    };
+    let mut placed = 0;
+    let mut ours = |count: usize| -> Vec<Vec<u8>> {
+        let requests = (placed..placed + count).map(|i| inst.order("latency", i)).collect();
+        placed += count;
+        requests
+    };
+
+    eprintln!("warm-up: {WARMUP} GET / (hello) and {WARMUP} POST /v1/orders at concurrency 32");
+    check(Kind::Hello, &run_load(&inst.authority, &hellos(WARMUP), 32, None))?;
+    check(Kind::Ours, &run_load(&inst.authority, &ours(WARMUP), 32, None))?;
+    inst.drain()?;
+
+    let _ = writeln!(
+        report,
+        "## POST /v1/orders beside the hello worker (same harness, same router)\n\n\
+         Hello is a fifth worker on `GET /`; the four functions are routed as in `cargo xtask up`. \
+         {ROUNDS} rounds per concurrency, each: hello's share, (at concurrency 1) ours one at a \
+         time with the order's saga settled before the next POST, then ours back to back, then \
+         wait until the saga of the orders just placed has settled. Back to back, matching and \
+         signing run on the same cores while the POSTs are measured. One keep-alive connection \
+         per client thread.\n"
+    );
+    let _ = writeln!(
+        report,
+        "| request | concurrency | requests | p50 | p90 | p99 | max | requests/s |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (concurrency, total) in [(1, options.requests_c1), (32, options.requests_c32)] {
+        let kinds: &[Kind] = if concurrency == 1 {
+            &[Kind::Hello, Kind::Quiet, Kind::Ours]
+        } else {
+            &[Kind::Hello, Kind::Ours]
+        };
+        let mut loads: Vec<Load> = kinds.iter().map(|_| Load::default()).collect();
+        for round in 0..ROUNDS {
+            let share = total / ROUNDS + usize::from(round < total % ROUNDS);
+            eprintln!(
+                "concurrency {concurrency}, round {}/{ROUNDS}: {share} of each",
+                round + 1
+            );
+            for (kind, sum) in kinds.iter().zip(&mut loads) {
+                let load = match kind {
+                    Kind::Hello => run_load(&inst.authority, &hellos(share), concurrency, None),
+                    Kind::Quiet => inst.one_at_a_time(&ours(share))?,
+                    Kind::Ours => run_load(&inst.authority, &ours(share), concurrency, None),
+                };
+                check(*kind, &load)?;
+                if *kind == Kind::Ours {
+                    inst.drain()?;
+                }
+                sum.absorb(load);
+            }
+        }
+        let summaries: Vec<Summary> = loads.iter().map(Summary::of).collect();
+        for ((kind, s), load) in kinds.iter().zip(&summaries).zip(&loads) {
+            let rate = if *kind == Kind::Quiet {
+                "—".to_owned()
+            } else {
+                format!("{:.0}", s.rate)
+            };
+            let _ = writeln!(
+                report,
+                "| {} | {concurrency} | {} | {} | {} | {} | {} | {rate} |",
+                kind.label(),
+                s.count,
+                ms(s.p50),
+                ms(s.p90),
+                ms(s.p99),
+                ms(s.max),
+            );
+            if load.reconnects > 0 {
+                eprintln!("warning: {}: {} reconnections", kind.label(), load.reconnects);
+            }
+        }
+        let hello = summaries[0];
+        for (kind, s) in kinds.iter().zip(&summaries).skip(1) {
+            let rate = if *kind == Kind::Quiet {
+                "—".to_owned()
+            } else {
+                format!("{:.2}×", s.rate / hello.rate)
+            };
+            ratios.push((concurrency, *kind, s.p50 / hello.p50, s.p99 / hello.p99, rate));
+        }
+    }
+    let _ = writeln!(report, "\n| ours / hello | concurrency | p50 | p99 | requests/s |");
+    let _ = writeln!(report, "|---|---|---|---|---|");
+    for (concurrency, kind, p50, p99, rate) in ratios {
+        let _ = writeln!(
+            report,
+            "| {} | {concurrency} | {p50:.1}× | {p99:.1}× | {rate} |",
+            kind.label()
+        );
+    }
+    let (states, _) = inst.drain()?;
+    let _ = writeln!(
+        report,
+        "\nOrders at the end: {}. Load average after: {}.\n",
+        states_line(&states),
+        load_average()
+    );
+    inst.harness.stop()
+}
+
+// --- 3. and 4. the saga -------------------------------------------------------
+
+fn saga(
+    report: &mut String,
+    options: &Options,
+    gasline: &Path,
+    name: &str,
+    queue_overrides: Option<&str>,
+) -> Result<()> {
+    let orders = options.orders;
+    let total = orders + SAGA_WARMUP;
+    let inst = Instance::start(name, gasline, total + orders / 10, total, queue_overrides, false)?;
+    eprintln!("warm-up: {SAGA_WARMUP} orders, one at a time");
+    for i in 0..SAGA_WARMUP {
+        let load = run_load(&inst.authority, &[inst.order(&format!("{name}-warm"), i)], 1, None);
+        if let Some(r) = load.replies.iter().find(|r| r.status != 202) {
+            bail!("POST /v1/orders answered {}: {}", r.status, r.body);
+        }
+        inst.drain()?;
+    }
+    eprintln!("placing {orders} orders at {} per second", options.rate);
+    let requests: Vec<Vec<u8>> = (0..orders).map(|i| inst.order(name, i)).collect();
+    let load = run_load(&inst.authority, &requests, SAGA_CLIENTS, Some(options.rate));
+    let mut ids = vec![String::new(); orders];
+    for reply in &load.replies {
+        if reply.status != 202 {
+            bail!("POST /v1/orders answered {}: {}", reply.status, reply.body);
+        }
+        ids[reply.index] = Json::parse(&reply.body)?
+            .get("id")
+            .and_then(Json::as_str)
+            .with_context(|| format!("no id in {}", reply.body))?
+            .to_owned();
+    }
+    let placing = load.wall;
+    let (states, settled) = inst.drain()?;
+    eprintln!(
+        "placed in {:.1}s, settled {:.1}s later: {}",
+        placing.as_secs_f64(),
+        settled.as_secs_f64(),
+        states_line(&states)
+    );
+    // Each order's own timeline (workerd's clock, ms).
+    let gets: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| inst.get(&format!("/v1/orders/{id}"), &inst.ops))
+        .collect();
+    let fetched = run_load(&inst.authority, &gets, 4, None);
+    let mut timelines = Vec::new();
+    let mut finals = Vec::<(String, usize)>::new();
+    let mut reasons = Vec::<(String, usize)>::new();
+    for reply in &fetched.replies {
+        if reply.status != 200 {
+            bail!(
+                "GET /v1/orders/{} answered {}: {}",
+                ids[reply.index],
+                reply.status,
+                reply.body
+            );
+        }
+        let order = Json::parse(&reply.body)?;
+        let state = order.get("state").and_then(Json::as_str).unwrap_or("?").to_owned();
+        if state != "waybill_signed" {
+            let reason = order.get("reason").and_then(Json::as_str).unwrap_or("?");
+            count(&mut reasons, format!("{state}: {reason}"));
+        }
+        count(&mut finals, state);
+        timelines.push(Timeline::of(&order));
+    }
+    inst.harness.stop()?;
+
+    let signed = timelines.iter().filter(|t| t.signed.is_some()).count();
+    let settings = match queue_overrides {
+        None => "harness default `queueOverrides: {\"maxBatchTimeout\": 0}` (every other setting from the \
+                 wrangler files: `max_batch_size = 10`, `max_retries = 2`)"
+            .to_owned(),
+        Some(_) => "the wrangler files' own settings (`queueOverrides: {}`): `max_batch_size = 10`, \
+                    `max_batch_timeout = 1`, `max_retries = 2`"
+            .to_owned(),
+    };
+    let _ = writeln!(
+        report,
+        "## Saga: {orders} orders at {} orders/s, queues: {settings}\n",
+        options.rate
+    );
+    let _ = writeln!(
+        report,
+        "Placed by {SAGA_CLIENTS} client threads in {:.1} s ({:.0} orders/s achieved; POST p50 {} p99 {}); \
+         the last order settled {:.1} s after the last POST. Reached `waybill_signed`: **{signed} of {orders}**. \
+         Final states: {}{}. Riders: {}, nobody accepts. Load average after: {}.\n",
+        placing.as_secs_f64(),
+        load.rate(),
+        ms(Summary::of(&load).p50),
+        ms(Summary::of(&load).p99),
+        settled.as_secs_f64(),
+        finals
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                reasons
+                    .iter()
+                    .map(|(r, n)| format!("{n} × {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+        total + orders / 10,
+        load_average(),
+    );
+    let _ = writeln!(
+        report,
+        "| step (from each order's timeline) | orders | p50 | p90 | p99 | max |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|---|");
+    let steps: [(&str, Delta); 5] = [
+        ("received → source_allocated", |t| Some(t.allocated? - t.received?)),
+        ("source_allocated → rider_assigned", |t| {
+            Some(t.assigned? - t.allocated?)
+        }),
+        ("rider_assigned → waybill_signed", |t| Some(t.signed? - t.assigned?)),
+        ("received → rider_assigned", |t| Some(t.assigned? - t.received?)),
+        ("**received → waybill_signed**", |t| Some(t.signed? - t.received?)),
+    ];
+    for (label, delta) in &steps {
+        #[allow(clippy::cast_precision_loss)]
+        let mut values: Vec<f64> = timelines.iter().filter_map(delta).map(|d| d as f64).collect();
+        values.sort_by(f64::total_cmp);
+        let _ = writeln!(
+            report,
+            "| {label} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            values.len(),
+            percentile(&values, 50.0),
+            percentile(&values, 90.0),
+            percentile(&values, 99.0),
+            values.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+    report.push('\n');
+    if signed != orders {
+        // Riders and stock suffice for every order, so this is the system's
+        // doing: report it, and keep measuring.
+        let _ = writeln!(
+            report,
+            "**Only {signed} of {orders} orders reached `waybill_signed`** (riders and stock sufficed).\n"
+        );
+        eprintln!("warning: only {signed} of {orders} orders reached waybill_signed");
+    }
+    Ok(())
+}
+
+/// Adds one to `key`'s count.
+fn count(counts: &mut Vec<(String, usize)>, key: String) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key, 1)),
+    }
+}
+
+/// The time between two steps of a timeline (ms), if it has both.
+type Delta = fn(&Timeline) -> Option<i64>;
+
+/// When an order first reached each step (ms, workerd's clock).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Timeline {
+    received: Option<i64>,
+    allocated: Option<i64>,
+    assigned: Option<i64>,
+    signed: Option<i64>,
+}
+
+impl Timeline {
+    fn of(order: &Json) -> Self {
+        let mut t = Self::default();
+        for entry in order.get("timeline").and_then(Json::as_array).unwrap_or(&[]) {
+            #[allow(clippy::cast_possible_truncation)]
+            let at = entry.get("at").and_then(Json::as_f64).map(|at| at as i64);
+            let slot = match entry.get("state").and_then(Json::as_str) {
+                Some("received") => &mut t.received,
+                Some("source_allocated") => &mut t.allocated,
+                Some("rider_assigned") => &mut t.assigned,
+                Some("waybill_signed") => &mut t.signed,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = at;
+            }
+        }
+        t
+    }
+}
+
+fn states_line(states: &[(String, f64)]) -> String {
+    states
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// --- the load generator -------------------------------------------------------
+
+/// One answered request.
+#[derive(Debug, Clone)]
+struct Reply {
+    /// Which request (index into the list given to [`run_load`]).
+    index: usize,
+    latency: Duration,
+    status: u16,
+    body: String,
+}
+
+/// What a load run got.
+#[derive(Debug, Default)]
+struct Load {
+    replies: Vec<Reply>,
+    /// Wall time from the first send to the last answer.
+    wall: Duration,
+    /// Keep-alive connections that had to be opened again.
+    reconnects: usize,
+}
+
+impl Load {
+    fn absorb(&mut self, other: Load) {
+        self.replies.extend(other.replies);
+        self.wall += other.wall;
+        self.reconnects += other.reconnects;
+    }
+
+    fn rate(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.replies.len() as f64;
+        n / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Sends `requests` over `concurrency` keep-alive connections (one thread
+/// each), each thread taking the next unsent request; with `rate`, request
+/// `i` is not sent before `i / rate` seconds from the start. A request that
+/// fails on the wire becomes a reply with status 0.
+fn run_load(authority: &str, requests: &[Vec<u8>], concurrency: usize, rate: Option<f64>) -> Load {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let per_thread: Vec<(Vec<Reply>, usize)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut conn = Conn::new(authority);
+                    // A failure shows at the first send.
+                    let _ = conn.connect();
+                    let mut replies = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(request) = requests.get(index) else {
+                            break;
+                        };
+                        if let Some(rate) = rate {
+                            #[allow(clippy::cast_precision_loss)]
+                            let due = started + Duration::from_secs_f64(index as f64 / rate);
+                            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                        }
+                        let sent = Instant::now();
+                        let (status, body) = conn.send(request).unwrap_or_else(|e| (0, format!("{e:#}")));
+                        replies.push(Reply {
+                            index,
+                            latency: sent.elapsed(),
+                            status,
+                            body,
+                        });
+                    }
+                    (replies, conn.reconnects)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap_or_default()).collect()
+    });
+    let wall = started.elapsed();
+    let mut load = Load {
+        wall,
+        ..Load::default()
+    };
+    for (replies, reconnects) in per_thread {
+        load.replies.extend(replies);
+        load.reconnects += reconnects;
+    }
+    load.replies.sort_by_key(|r| r.index);
+    load
+}
+
+/// Percentiles of a load's latencies (ms) and its rate.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    count: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    rate: f64,
+}
+
+impl Summary {
+    fn of(load: &Load) -> Self {
+        let mut ms: Vec<f64> = load.replies.iter().map(|r| r.latency.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        Self {
+            count: ms.len(),
+            p50: percentile(&ms, 50.0),
+            p90: percentile(&ms, 90.0),
+            p99: percentile(&ms, 99.0),
+            max: ms.last().copied().unwrap_or(f64::NAN),
+            rate: load.rate(),
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted values (NaN when there are none).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Milliseconds for the tables: two decimals below 10 ms.
+fn ms(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2} ms")
+    } else {
+        format!("{value:.1} ms")
+    }
+}
+
+/// An HTTP/1.1 request, ready to write.
+fn request(method: &str, path: &str, authority: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAccept-Encoding: identity\r\n");
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    if method != "GET" {
+        let _ = write!(
+            head,
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
+}
+
+/// One keep-alive HTTP/1.1 connection (reopened when the server closes it).
+struct Conn {
+    authority: String,
+    reader: Option<BufReader<TcpStream>>,
+    reconnects: usize,
+}
+
+impl Conn {
+    fn new(authority: &str) -> Self {
+        Self {
+            authority: authority.to_owned(),
+            reader: None,
+            reconnects: 0,
+        }
+    }
+
+    /// Sends one request, returns status and body. A kept-alive connection
+    /// the server closed in the meantime is reopened and the request sent
+    /// once more (safe here: every POST carries its Idempotency-Key).
+    /// Opens the connection if it is not open (so that a measured request
+    /// does not pay for it).
+    fn connect(&mut self) -> Result<()> {
+        if self.reader.is_none() {
+            let stream =
+                TcpStream::connect(&self.authority).with_context(|| format!("cannot connect to {}", self.authority))?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+            self.reader = Some(BufReader::new(stream));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, request: &[u8]) -> Result<(u16, String)> {
+        let reused = self.reader.is_some();
+        match self.exchange(request) {
+            Err(_) if reused => {
+                self.reconnects += 1;
+                self.exchange(request)
+            }
+            other => other,
+        }
+    }
+
+    fn exchange(&mut self, request: &[u8]) -> Result<(u16, String)> {
+        self.connect()?;
+        let reader = self.reader.as_mut().expect("connected above");
+        let result = reader
+            .get_mut()
+            .write_all(request)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| read_response(reader));
+        match result {
+            Ok((status, body, close)) => {
+                if close {
+                    self.reader = None;
+                }
+                Ok((status, body))
+            }
+            Err(error) => {
+                self.reader = None;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Reads one response: status, body (`Content-Length`, chunked, or up to
+/// the end of the connection) and whether the connection ends after it.
+fn read_response(reader: &mut impl BufRead) -> Result<(u16, String, bool)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        bail!("the connection closed before a response");
+    }
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("not a status line: {line:?}"))?;
+    let (mut length, mut chunked, mut close) = (None, false, false);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            bail!("the connection closed in the middle of the headers");
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let value = value.trim().to_ascii_lowercase();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = Some(value.parse::<usize>().context("bad Content-Length")?),
+                "transfer-encoding" => chunked = value.contains("chunked"),
+                "connection" => close = value.contains("close"),
+                _ => {}
+            }
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size = line.trim().split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size, 16).with_context(|| format!("bad chunk size {line:?}"))?;
+            if size == 0 {
+                // Trailers, up to the empty line.
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            reader.read_exact(&mut body[start..])?;
+            line.clear();
+            reader.read_line(&mut line)?;
+        }
+    } else if let Some(length) = length {
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    } else if status >= 200 && status != 204 && status != 304 {
+        reader.read_to_end(&mut body)?;
+        close = true;
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned(), close))
+}
+
+// --- a small JSON reader --------------------------------------------------------
+
+/// A parsed JSON value (objects keep their order).
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Self> {
+        let mut parser = Parser { text, pos: 0 };
+        let value = parser.value().with_context(|| format!("not JSON: {text:.200}"))?;
+        parser.space();
+        if parser.pos != text.len() {
+            bail!("trailing characters after JSON at {}: {text:.200}", parser.pos);
+        }
+        Ok(value)
+    }
+
+    fn get(&self, key: &str) -> Option<&Self> {
+        self.as_object()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn as_object(&self) -> Option<&[(String, Self)]> {
+        match self {
+            Self::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<&[Self]> {
+        match self {
+            Self::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<()> {
+        self.space();
+        if self.peek() != Some(byte) {
+            bail!("expected {:?} at {}", char::from(byte), self.pos);
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &str, value: Json) -> Result<Json> {
+        if !self.text[self.pos..].starts_with(word) {
+            bail!("unexpected text at {}", self.pos);
+        }
+        self.pos += word.len();
+        Ok(value)
+    }
+
+    fn value(&mut self) -> Result<Json> {
+        self.space();
+        match self.peek() {
+            Some(b'{') => {
+                self.pos += 1;
+                let mut members = Vec::new();
+                self.space();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(Json::Object(members));
+                }
+                loop {
+                    self.space();
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    members.push((key, self.value()?));
+                    self.space();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(Json::Object(members));
+                        }
+                        _ => bail!("expected ',' or '}}' at {}", self.pos),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.space();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(Json::Array(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.space();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(Json::Array(items));
+                        }
+                        _ => bail!("expected ',' or ']' at {}", self.pos),
+                    }
+                }
+            }
+            Some(b'"') => Ok(Json::String(self.string()?)),
+            Some(b't') => self.literal("true", Json::Bool(true)),
+            Some(b'f') => self.literal("false", Json::Bool(false)),
+            Some(b'n') => self.literal("null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                    self.pos += 1;
+                }
+                let number = &self.text[start..self.pos];
+                Ok(Json::Number(
+                    number.parse().with_context(|| format!("bad number {number:?}"))?,
+                ))
+            }
+            _ => bail!("unexpected character at {}", self.pos),
+        }
+    }
+
+    fn string(&mut self) -> Result<String> {
+        if self.peek() != Some(b'"') {
+            bail!("expected a string at {}", self.pos);
+        }
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            // Copy the run up to the next quote or backslash (both ASCII, so
+            // the slice boundaries are character boundaries).
+            let rest = &self.text[self.pos..];
+            let run = rest.find(['"', '\\']).context("unterminated string")?;
+            out.push_str(&rest[..run]);
+            self.pos += run;
+            if self.peek() == Some(b'"') {
+                self.pos += 1;
+                return Ok(out);
+            }
+            self.pos += 1; // the backslash
+            let escape = self.peek().context("unterminated escape")?;
+            self.pos += 1;
+            match escape {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let mut code = self.hex4()?;
+                    if (0xD800..0xDC00).contains(&code) && self.text[self.pos..].starts_with("\\u") {
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3FF);
+                    }
+                    out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+                }
+                other => bail!("bad escape \\{} at {}", char::from(other), self.pos),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4).context("short \\u escape")?;
+        self.pos += 4;
+        u32::from_str_radix(digits, 16).with_context(|| format!("bad \\u escape {digits:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse() {
+        assert_eq!(Options::parse(&[]).unwrap(), Options::default());
+        let args: Vec<String> = [
+            "--orders",
+            "200",
+            "--rate=30",
+            "--requests-c1",
+            "50",
+            "--requests-c32=1_000",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        let options = Options::parse(&args).unwrap();
+        assert_eq!(
+            options,
+            Options {
+                requests_c1: 50,
+                requests_c32: 1_000,
+                orders: 200,
+                rate: 30.0,
+                only: PARTS.to_vec(),
+            }
+        );
+        let args: Vec<String> = ["--only", "saga-batched,saga", "--only=saga"]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(Options::parse(&args).unwrap().only, ["saga", "saga-batched"]);
+        for bad in [
+            &["--orders"][..],
+            &["--orders", "0"],
+            &["--rate", "-1"],
+            &["--fast"],
+            &["--only", "sizes"],
+        ] {
+            let args: Vec<String> = bad.iter().map(ToString::to_string).collect();
+            assert!(Options::parse(&args).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_reads_what_the_api_answers() {
+        let order = Json::parse(
+            r#"{"id":"ord-1","state":"waybill_signed","timeline":[{"state":"received","at":1795406400000},
+               {"state":"source_allocated","at":1795406400012},{"state":"rider_assigned","at":1795406400012},
+               {"state":"waybill_signed","at":1795406400031},{"state":"rider_assigned","at":1795406500000}],
+               "name":"\u738b\u82b3 \"q\" \ud83d\ude00","n":[1.5e3,-2,true,false,null,{}, []]}"#,
+        )
+        .unwrap();
+        assert_eq!(order.get("id").and_then(Json::as_str), Some("ord-1"));
+        assert_eq!(order.get("name").and_then(Json::as_str), Some("王芳 \"q\" 😀"));
+        assert_eq!(
+            order.get("n").and_then(Json::as_array).unwrap()[..3],
+            [Json::Number(1500.0), Json::Number(-2.0), Json::Bool(true)]
+        );
+        // The first time each step was reached counts.
+        assert_eq!(
+            Timeline::of(&order),
+            Timeline {
+                received: Some(1_795_406_400_000),
+                allocated: Some(1_795_406_400_012),
+                assigned: Some(1_795_406_400_012),
+                signed: Some(1_795_406_400_031),
+            }
+        );
+        assert_eq!(Json::parse("  \"王\"  ").unwrap(), Json::String("王".into()));
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"x", "1 2", "nul"] {
+            assert!(Json::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn responses_are_read_with_length_chunks_or_close() {
+        let mut input: &[u8] = b"HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\ncontent-type: x\r\n\r\nhelloHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\n\r\n";
+        assert_eq!(read_response(&mut input).unwrap(), (202, "hello".into(), false));
+        assert_eq!(read_response(&mut input).unwrap(), (200, "hello".into(), true));
+        let mut eof: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nto the end";
+        assert_eq!(read_response(&mut eof).unwrap(), (200, "to the end".into(), true));
+        let mut cut: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort";
+        assert!(read_response(&mut cut).is_err());
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 50.0);
+        assert_eq!(percentile(&values, 99.0), 99.0);
+        assert_eq!(percentile(&values, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
+    fn order_bodies_stay_near_the_centre() {
+        for i in 0..2_000 {
+            let body = Json::parse(&order_body(i)).unwrap();
+            let at = body.get("customer").and_then(|c| c.get("location")).unwrap();
+            let (lat, lon) = (
+                at.get("lat").unwrap().as_f64().unwrap(),
+                at.get("lon").unwrap().as_f64().unwrap(),
+            );
+            let (dy, dx) = ((lat - 31.2304) * 111_195.0, (lon - 121.4737) * 111_195.0 * 0.855);
+            assert!((dx * dx + dy * dy).sqrt() < 4_100.0, "{i}: {lat} {lon}");
+        }
+    }
+}

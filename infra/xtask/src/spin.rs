@@ -1,0 +1,112 @@
+//! The four functions as Spin components, executed for real in CI: the
+//! `e2e-spin` step builds them for `wasm32-wasip2` (release, as `spin build`
+//! does), runs them through the wasmtime test host (`tests/spin-host`, which
+//! reads `spin.toml` and starts its own redis-server), and runs the same
+//! scenario list as the Workers step against it.
+
+use std::process::Command;
+
+use anyhow::{Context as _, Result};
+
+use crate::cmd::Cmd;
+use crate::up::{self, Harness};
+use crate::workers::FUNCTIONS;
+
+/// Demo riders loaded for the scenarios.
+const DEMO_RIDERS: &str = "40";
+
+/// The dispatch configuration for the healthy or the faulty scenarios: the
+/// faulty ones use a long acceptance timeout, so a dead letter (not a rider
+/// timeout) is what ends the order whose signing keeps failing, and three
+/// deliveries before giving up, as the Workers queues' `max_retries = 2`.
+pub fn dispatch_config(faults: bool) -> &'static str {
+    if faults {
+        "tests/e2e/dispatch-config-faulty.json"
+    } else {
+        "tests/e2e/dispatch-config.json"
+    }
+}
+
+/// The `e2e-spin` step of `cargo xtask test`.
+pub fn e2e() -> Result<()> {
+    let components = FUNCTIONS.iter().fold(
+        Cmd::cargo().args(["build", "--release", "--locked", "--target", "wasm32-wasip2"]),
+        |cmd, name| cmd.arg("-p").arg(format!("gasline-{name}")),
+    );
+    components.run()?;
+    Cmd::cargo()
+        .args(["build", "--locked", "-p", "gasline-cli", "-p", "gasline-spin-host"])
+        .run()?;
+    Cmd::cargo()
+        .args(["test", "--locked", "-p", "gasline-tests", "--test", "e2e", "--no-run"])
+        .run()?;
+    let bin = up::target_dir().join("debug");
+    for (name, faults) in [("healthy", false), ("faulty", true)] {
+        let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
+        let dir = std::env::current_dir()?
+            .join(up::target_dir())
+            .join("e2e-spin")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let database = dir.join("gasline.db");
+        Cmd::new(bin.join("gasline"))
+            .args(["demo", "--riders", DEMO_RIDERS, "--url", "http://127.0.0.1", "--dir"])
+            .arg(&dir)
+            .arg("--sqlite")
+            .arg(&database)
+            .no_stdin()
+            .run()?;
+        let read = |file: &str| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"));
+        let mut host = Command::new(bin.join("gasline-spin-host"));
+        host.args([
+            "--manifest",
+            "spin.toml",
+            "--start-redis",
+            "--port",
+            "0",
+            "--exit-on-stdin-close",
+        ])
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--sqlite")
+        .arg(format!("default={}", database.display()))
+        .arg(format!("--var=signing_key={}", read("signing-key.pem")?.trim()))
+        .arg(format!("--var=verify_keys={}", read("verify-keys.pem")?.trim()))
+        .arg(format!("--var=dispatch_config={}", dispatch.trim()));
+        if faults {
+            host.args([
+                "--var=test_drop_publish=order.created",
+                "--var=test_fail_consumer=signing",
+            ]);
+        }
+        eprintln!(
+            "$ {} --manifest spin.toml --start-redis … ({name})",
+            bin.join("gasline-spin-host").display()
+        );
+        let harness = Harness::spawn(host)?;
+        let result = Cmd::cargo()
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "gasline-tests",
+                "--test",
+                "e2e",
+                "--",
+                "--ignored",
+                "--exact",
+            ])
+            .arg(format!("{name}_runtime"))
+            .arg("--nocapture")
+            .env("GASLINE_E2E_URL", &harness.url)
+            .env("GASLINE_E2E_DIR", &dir)
+            // Spin: the sweeper is the schedule's job (pub/sub loses and
+            // cannot delay), so the suite drives it as a cron job would.
+            .env("GASLINE_E2E_SWEEP_EVERY_MS", "1000")
+            .no_stdin()
+            .run();
+        harness.stop()?;
+        result?;
+    }
+    Ok(())
+}
