@@ -83,7 +83,7 @@ impl Default for Options {
             requests_c1: 500,
             requests_c32: 3_000,
             orders: 1_000,
-            rate: 20.0,
+            rate: 10.0,
             only: PARTS.to_vec(),
         }
     }

@@ -46,7 +46,7 @@ Options for `bench-workers`:
   --requests-c1 N     Measured requests of each kind at concurrency 1 (500).
   --requests-c32 N    Measured requests of each kind at concurrency 32 (3000).
   --orders N          Orders in each saga run (1000).
-  --rate R            Orders placed per second in the saga runs (20).
+  --rate R            Orders placed per second in the saga runs (10).
   --only PARTS        Only these measurements (comma-separated; the sizes
                       are always reported): latency, saga, saga-batched.
 

@@ -95,7 +95,11 @@ where
     P: Ports,
     F: AsyncFnMut(&P, &OrderRecord) -> Result<Option<Change>, Failure>,
 {
-    const ATTEMPTS: usize = 4;
+    // Orders handled together (a queue batch holds up to 10) often want the
+    // same best rider: each round only one wins the conditional update and
+    // the others re-read and choose again, so allow more rounds than a batch
+    // has messages before asking the queue for a retry.
+    const ATTEMPTS: usize = 16;
     let mut order = first;
     for _ in 0..ATTEMPTS {
         let change = match decide(ports, &order).await {
