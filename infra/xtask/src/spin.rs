@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cmd::Cmd;
 use crate::up::{self, Harness};
-use crate::workers::FUNCTIONS;
+use crate::workers::{FUNCTIONS, run_scenarios};
 
 /// Demo riders loaded for the scenarios.
 const DEMO_RIDERS: &str = "40";
@@ -84,27 +84,10 @@ pub fn e2e() -> Result<()> {
             bin.join("gasline-spin-host").display()
         );
         let harness = Harness::spawn(host)?;
-        let result = Cmd::cargo()
-            .args([
-                "test",
-                "--locked",
-                "-p",
-                "gasline-tests",
-                "--test",
-                "e2e",
-                "--",
-                "--ignored",
-                "--exact",
-            ])
-            .arg(format!("{name}_runtime"))
-            .arg("--nocapture")
-            .env("GASLINE_E2E_URL", &harness.url)
-            .env("GASLINE_E2E_DIR", &dir)
-            // Spin: the sweeper is the schedule's job (pub/sub loses and
-            // cannot delay), so the suite drives it as a cron job would.
-            .env("GASLINE_E2E_SWEEP_EVERY_MS", "1000")
-            .no_stdin()
-            .run();
+        // Spin: the sweeper is the schedule's job (pub/sub loses and cannot
+        // delay), so the suite drives it as a cron job would.
+        let dir_text = dir.to_str().context("UTF-8 path")?;
+        let result = run_scenarios(name, &harness.url, dir_text, &[("GASLINE_E2E_SWEEP_EVERY_MS", "1000")]);
         harness.stop()?;
         result?;
     }

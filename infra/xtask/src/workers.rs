@@ -185,30 +185,41 @@ pub fn e2e() -> Result<()> {
         })?;
         let harness = Harness::start(config.to_str().context("UTF-8 path")?, &[])?;
         let cron = format!("{}/__harness/scheduled?worker=status", harness.url);
-        let result = Cmd::cargo()
-            .args([
-                "test",
-                "--locked",
-                "-p",
-                "gasline-tests",
-                "--test",
-                "e2e",
-                "--",
-                "--ignored",
-                "--exact",
-            ])
-            .arg(format!("{name}_runtime"))
-            .arg("--nocapture")
-            .env("GASLINE_E2E_URL", &harness.url)
-            // Absolute: cargo runs test binaries in the package's folder.
-            .env("GASLINE_E2E_DIR", absolute(&dir)?)
-            .env("GASLINE_E2E_CRON_URL", &cron)
-            .no_stdin()
-            .run();
+        // Absolute: cargo runs test binaries in the package's folder.
+        let result = run_scenarios(name, &harness.url, &absolute(&dir)?, &[("GASLINE_E2E_CRON_URL", &cron)]);
         harness.stop()?;
         result?;
     }
     Ok(())
+}
+
+/// Runs the scenario list (`tests/tests/e2e.rs`, test `{name}_runtime`)
+/// against a runtime at `url`, whose demo data `gasline demo` wrote to `dir`
+/// (absolute), with any runtime-specific `extra` environment.
+pub fn run_scenarios(name: &str, url: &str, dir: &str, extra: &[(&str, &str)]) -> Result<()> {
+    extra
+        .iter()
+        .fold(
+            Cmd::cargo()
+                .args([
+                    "test",
+                    "--locked",
+                    "-p",
+                    "gasline-tests",
+                    "--test",
+                    "e2e",
+                    "--",
+                    "--ignored",
+                    "--exact",
+                ])
+                .arg(format!("{name}_runtime"))
+                .arg("--nocapture")
+                .env("GASLINE_E2E_URL", url)
+                .env("GASLINE_E2E_DIR", dir),
+            |cmd, (key, value)| cmd.env(key, value),
+        )
+        .no_stdin()
+        .run()
 }
 
 /// `cargo xtask up`: the four Workers on the local Workers runtime with demo
