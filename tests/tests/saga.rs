@@ -387,6 +387,60 @@ fn lost_publishes_are_recovered_by_the_sweeper() {
     assert!(world.system.stats.borrow().resent_by_sweeper >= 1);
 }
 
+/// Delivery stalls for a minute (every publish lost, as when a consumer is
+/// down): the sweeper backs off between re-sends (after 5, 10, 20, 40 s with
+/// the default 5 s grace) instead of re-sending every 5 s and giving up
+/// after 25 s, so the order goes on once messages flow again.
+#[test]
+fn the_sweeper_backs_off_and_a_minute_long_stall_fails_nothing() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    world.system.services.queue.set_faults(Faults {
+        drop: 1.0,
+        ..Faults::none()
+    });
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(60_000);
+    assert_eq!(world.status(&id)["state"], "received");
+    assert_eq!(
+        world.system.stats.borrow().resent_by_sweeper,
+        3,
+        "re-sent at 5, 15 and 35 s"
+    );
+    world.system.services.queue.set_faults(Faults::none());
+    report_positions(&world);
+    world.system.run_for(30_000);
+    assert_eq!(
+        world.status(&id)["state"],
+        "waybill_signed",
+        "the re-send at 75 s got through"
+    );
+    assert_eq!(world.system.stats.borrow().resent_by_sweeper, 4);
+    assert_eq!(world.system.stats.borrow().dead_lettered, 0);
+}
+
+/// A message that never gets through is still given up on, once its
+/// `max_deliveries` publishes and the waits between them (155 s with the
+/// defaults) are used up: the order fails and its stock is released.
+#[test]
+fn an_event_that_never_arrives_is_dead_lettered_after_the_backoff() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    world.system.services.queue.set_faults(Faults {
+        drop: 1.0,
+        ..Faults::none()
+    });
+    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    world.system.run_for(150_000);
+    assert_eq!(world.status(&id)["state"], "received", "still inside the backoff");
+    world.system.run_for(10_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["reason"].as_str()),
+        (Some("failed"), Some("dead_letter: order.created"))
+    );
+    assert_eq!(world.system.stats.borrow().resent_by_sweeper, 4);
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 0));
+}
+
 #[test]
 fn duplicated_messages_apply_once() {
     let world = one_station(NOON_SHANGHAI, 10, false, 2);

@@ -1,16 +1,27 @@
-//! `cargo xtask bench-workers`: the Cloudflare Workers figures of
-//! `docs/BENCHMARKS.md`, measured on the local Workers runtime (workerd,
-//! through the Miniflare harness) with release builds of the workers.
+//! `cargo xtask bench-workers` and `cargo xtask bench-spin`: the per-runtime
+//! figures of `docs/BENCHMARKS.md`, with release builds of the functions.
 //!
-//! 1. wasm size of each worker and of the hello-world worker, raw and `gzip -9`;
-//! 2. `POST /v1/orders` latency at concurrency 1 and 32 beside `GET /` of the
-//!    hello-world worker, which runs as a fifth worker in the same harness
-//!    (same workerd, same router) and is measured in the same run, in
-//!    alternating rounds;
+//! - Workers: on the local Workers runtime (workerd, through the Miniflare
+//!   harness); the hello-world worker runs as a fifth worker in the same
+//!   harness (same workerd, same router).
+//! - Spin: the components on the wasmtime test host (`tests/spin-host`,
+//!   built with the `host-release` profile), with its own redis-server; the
+//!   hello-world component is a fifth component of the same application (a
+//!   copy of `spin.toml` with one more route), and a sweeper calls
+//!   `POST /v1/ops/sweep` every second as the documented cron job does.
+//!
+//! For each:
+//!
+//! 1. wasm size of each function and of the hello-world baseline, raw and
+//!    `gzip -9`;
+//! 2. `POST /v1/orders` latency at concurrency 1 and 32 beside hello's
+//!    `GET`, measured in the same run, in alternating rounds;
 //! 3. the saga (received → waybill signed) for many orders placed at a fixed
-//!    rate, from each order's own timeline, once with the harness's queue
-//!    settings (`maxBatchTimeout` 0) and once with the wrangler files'
-//!    production batch settings (`max_batch_timeout = 1`, `max_batch_size = 10`);
+//!    rate, from each order's own timeline — on Workers once with the
+//!    harness's queue settings (`maxBatchTimeout` 0) and once with the
+//!    wrangler files' production batch settings (`max_batch_timeout = 1`,
+//!    `max_batch_size = 10`); on Spin with Redis pub/sub as the host
+//!    delivers it (one message at a time, as Spin's Redis trigger does);
 //! 4. where the saga's time goes, step by step.
 //!
 //! The load generator is here, std-only (one keep-alive HTTP/1.1 connection
@@ -32,6 +43,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::Cmd;
 use crate::ensure;
+use crate::spin;
 use crate::steps::{self, Step};
 use crate::up::{self, Harness};
 use crate::usage;
@@ -50,17 +62,69 @@ const SAGA_CLIENTS: usize = 16;
 /// How long the saga may take to settle after the last order is placed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// Dispatch configuration of the benchmark runs: demo rider positions never
-/// go stale, and nobody's acceptance times out during a run (no
-/// reassignments in the background).
-const BENCH_DISPATCH: &str = r#"{"rider_location_max_age_ms": 31536000000, "accept_timeout_ms": 3600000}"#;
+/// go stale, nobody's acceptance times out during a run (no reassignments
+/// in the background), and no night window (an empty one), so that all six
+/// demo stations serve at whatever hour the benchmark runs — at night only
+/// the two monitored ones would, and the riders near them run out.
+const BENCH_DISPATCH: &str = r#"{"rider_location_max_age_ms": 31536000000, "accept_timeout_ms": 3600000,
+    "night_start_minute": 0, "night_end_minute": 0}"#;
 /// States an order passes through on its way to a signed waybill.
 const PENDING_STATES: [&str; 3] = ["received", "source_allocated", "rider_assigned"];
+/// The cargo profile the Spin test host is built with when it is measured.
+const HOST_PROFILE: &str = "host-release";
+/// The hello-world Spin component (`infra/spin/hello`).
+const SPIN_HELLO_CRATE: &str = "gasline-hello-spin";
+/// How often the Spin runs' sweeper calls `POST /v1/ops/sweep`.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// The specs ordered, in turn.
 const SPECS: [&str; 4] = ["YSP35.5", "YSP12", "YSP4.7", "YSP118"];
 
-/// `cargo xtask bench-workers` options.
+/// The runtime a benchmark run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The four Workers on workerd (Miniflare harness).
+    Workers,
+    /// The four Spin components on the wasmtime test host.
+    Spin,
+}
+
+impl Runtime {
+    /// The xtask command measuring this runtime.
+    pub fn command(self) -> &'static str {
+        match self {
+            Self::Workers => "bench-workers",
+            Self::Spin => "bench-spin",
+        }
+    }
+
+    /// The measurements after the sizes: POST latency beside hello; the
+    /// saga (on Workers with the harness's queue settings); on Workers also
+    /// the saga with the production batch settings.
+    pub fn parts(self) -> &'static [&'static str] {
+        match self {
+            Self::Workers => &["latency", "saga", "saga-batched"],
+            Self::Spin => &["latency", "saga"],
+        }
+    }
+
+    /// The hello-world baseline's route (it answers `hello`).
+    fn hello_path(self) -> &'static str {
+        match self {
+            Self::Workers => "/",
+            Self::Spin => "/hello",
+        }
+    }
+
+    fn out_dir(self) -> PathBuf {
+        up::target_dir().join(self.command())
+    }
+}
+
+/// `cargo xtask bench-workers` / `bench-spin` options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
+    /// What is measured.
+    pub runtime: Runtime,
     /// Measured requests of each kind at concurrency 1.
     pub requests_c1: usize,
     /// Measured requests of each kind at concurrency 32.
@@ -69,29 +133,25 @@ pub struct Options {
     pub orders: usize,
     /// Orders placed per second in the saga runs.
     pub rate: f64,
-    /// The measurements to make (of [`PARTS`]; the sizes always).
+    /// The measurements to make (of [`Runtime::parts`]; the sizes always).
     pub only: Vec<&'static str>,
 }
 
-/// The measurements after the sizes: POST latency beside hello; the saga
-/// with the harness's queue settings; the saga with the production ones.
-pub const PARTS: [&str; 3] = ["latency", "saga", "saga-batched"];
-
-impl Default for Options {
-    fn default() -> Self {
+impl Options {
+    pub fn new(runtime: Runtime) -> Self {
         Self {
+            runtime,
             requests_c1: 500,
             requests_c32: 3_000,
             orders: 1_000,
             rate: 10.0,
-            only: PARTS.to_vec(),
+            only: runtime.parts().to_vec(),
         }
     }
-}
 
-impl Options {
-    pub fn parse(args: &[String]) -> Result<Self> {
-        let mut options = Self::default();
+    pub fn parse(runtime: Runtime, args: &[String]) -> Result<Self> {
+        let mut options = Self::new(runtime);
+        let parts = runtime.parts();
         let mut only = Vec::new();
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -124,34 +184,36 @@ impl Options {
                 }
                 "--only" => {
                     for part in value()?.split(',').filter(|p| !p.is_empty()) {
-                        match PARTS.iter().find(|p| **p == part) {
+                        match parts.iter().find(|p| **p == part) {
                             Some(p) if !only.contains(p) => only.push(*p),
                             Some(_) => {}
                             None => {
-                                return Err(usage(format!("`--only` takes {}, not `{part}`", PARTS.join(", "))));
+                                return Err(usage(format!("`--only` takes {}, not `{part}`", parts.join(", "))));
                             }
                         }
                     }
                 }
-                other => return Err(usage(format!("`bench-workers` has no option `{other}`"))),
+                other => return Err(usage(format!("`{}` has no option `{other}`", runtime.command()))),
             }
         }
         if !only.is_empty() {
-            options.only = PARTS.into_iter().filter(|p| only.contains(p)).collect();
+            options.only = parts.iter().copied().filter(|p| only.contains(p)).collect();
         }
         Ok(options)
     }
 }
 
-/// `cargo xtask bench-workers`: builds everything, measures, prints the
-/// figures as Markdown and writes them to `target/bench-workers/report.md`.
+/// `cargo xtask bench-workers` / `bench-spin`: builds everything, measures,
+/// prints the figures as Markdown and writes them to
+/// `target/<command>/report.md`.
 pub fn run(options: &Options) -> Result<()> {
+    let runtime = options.runtime;
     let report = RefCell::new(String::new());
     let gasline = up::target_dir().join("debug").join("gasline");
-    let out = up::target_dir().join("bench-workers");
+    let out = runtime.out_dir();
     {
         let mut r = report.borrow_mut();
-        let _ = writeln!(r, "# bench-workers, {}\n", machine_note());
+        let _ = writeln!(r, "# {}, {}\n", runtime.command(), machine_note());
         let _ = writeln!(
             r,
             "options: {} requests of each kind at concurrency 1 and {} at 32 ({ROUNDS} alternating rounds, \
@@ -159,19 +221,38 @@ pub fn run(options: &Options) -> Result<()> {
             options.requests_c1, options.requests_c32, options.orders, options.rate
         );
     }
-    let mut run = vec![
-        Step::new("tools", || ensure::all(ensure::WORKERS_TOOLS)),
-        Step::new("build workers", || sizes(&mut report.borrow_mut())),
-        Step::new("build gasline", || {
-            Cmd::cargo().args(["build", "--locked", "-p", "gasline-cli"]).run()
-        }),
-    ];
+    let mut run = match runtime {
+        Runtime::Workers => vec![
+            Step::new("tools", || ensure::all(ensure::WORKERS_TOOLS)),
+            Step::new("build workers", || worker_sizes(&mut report.borrow_mut())),
+            Step::new("build gasline", || {
+                Cmd::cargo().args(["build", "--locked", "-p", "gasline-cli"]).run()
+            }),
+        ],
+        Runtime::Spin => vec![
+            Step::new("tools", || ensure::all(ensure::SPIN_TOOLS)),
+            Step::new("build components", || component_sizes(&mut report.borrow_mut())),
+            Step::new("build gasline and the host", || {
+                Cmd::cargo().args(["build", "--locked", "-p", "gasline-cli"]).run()?;
+                Cmd::cargo()
+                    .args([
+                        "build",
+                        "--locked",
+                        "--profile",
+                        HOST_PROFILE,
+                        "-p",
+                        "gasline-spin-host",
+                    ])
+                    .run()
+            }),
+        ],
+    };
     for part in &options.only {
         run.push(match *part {
             "latency" => Step::new("POST latency", || {
                 post_latency(&mut report.borrow_mut(), options, &gasline)
             }),
-            "saga" => Step::new("saga, maxBatchTimeout 0", || {
+            "saga" => Step::new("saga", || {
                 saga(&mut report.borrow_mut(), options, &gasline, "saga", None)
             }),
             _ => Step::new("saga, production batches", || {
@@ -179,7 +260,7 @@ pub fn run(options: &Options) -> Result<()> {
             }),
         });
     }
-    let outcome = steps::run_all("xtask bench-workers", run);
+    let outcome = steps::run_all(&format!("xtask {}", runtime.command()), run);
     // What was measured, also when a later step failed.
     let report = report.into_inner();
     std::fs::create_dir_all(&out)?;
@@ -221,7 +302,7 @@ fn load_average() -> String {
 
 /// Builds the four workers and the hello worker (release) and reports their
 /// wasm sizes.
-fn sizes(report: &mut String) -> Result<()> {
+fn worker_sizes(report: &mut String) -> Result<()> {
     let mut rows = Vec::new();
     for name in workers::FUNCTIONS {
         rows.push((name.to_owned(), PathBuf::from("functions").join(name)));
@@ -237,16 +318,51 @@ fn sizes(report: &mut String) -> Result<()> {
         let js = std::fs::metadata(build.join("index.js")).map_or(0, |m| m.len());
         let _ = writeln!(
             report,
-            "| {name} | {} B ({:.0} KiB) | {} B ({:.0} KiB) | {} B |",
-            thousands(raw),
-            kib(raw),
-            thousands(gzip),
-            kib(gzip),
+            "| {name} | {} | {} | {} B |",
+            size(raw),
+            size(gzip),
             thousands(js)
         );
     }
     report.push('\n');
     Ok(())
+}
+
+/// Builds the four components and the hello component as `spin build`
+/// does (release, wasm32-wasip2) and reports their sizes. Hello is built by
+/// a cargo run of its own, so that the functions' spin-sdk features are not
+/// unified into it.
+fn component_sizes(report: &mut String) -> Result<()> {
+    spin::build_components()?;
+    Cmd::cargo()
+        .args(["build", "--release", "--locked", "--target", ensure::SPIN_TARGET])
+        .args(["-p", SPIN_HELLO_CRATE])
+        .run()?;
+    let mut rows: Vec<(String, PathBuf)> = workers::FUNCTIONS
+        .iter()
+        .map(|name| ((*name).to_owned(), spin::component_wasm(&format!("gasline-{name}"))))
+        .collect();
+    rows.push(("hello (baseline)".to_owned(), spin::component_wasm(SPIN_HELLO_CRATE)));
+    let _ = writeln!(
+        report,
+        "## component size (cargo build --release --target wasm32-wasip2, as `spin build`)\n"
+    );
+    let _ = writeln!(report, "| component | wasm, raw | wasm, gzip -9 |");
+    let _ = writeln!(report, "|---|---|---|");
+    for (name, wasm) in rows {
+        let raw = std::fs::metadata(&wasm)
+            .with_context(|| format!("{} was not built", wasm.display()))?
+            .len();
+        let gzip = up::gzip_size(&wasm).context("gzip is not installed")?;
+        let _ = writeln!(report, "| {name} | {} | {} |", size(raw), size(gzip));
+    }
+    report.push('\n');
+    Ok(())
+}
+
+/// `560,038 B (547 KiB)`
+fn size(bytes: u64) -> String {
+    format!("{} B ({:.0} KiB)", thousands(bytes), kib(bytes))
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -268,10 +384,12 @@ fn thousands(n: u64) -> String {
 
 // --- a harness instance with demo data ---------------------------------------
 
-/// The four workers (and optionally the hello worker on `GET /`) on a fresh
-/// in-memory harness with demo data.
+/// The four functions (and optionally the hello baseline) on a fresh
+/// instance of the runtime with demo data.
 struct Instance {
     harness: Harness,
+    /// Spin only: the cron job's stand-in.
+    sweeper: Option<Sweeper>,
     authority: String,
     app: String,
     ops: String,
@@ -279,6 +397,7 @@ struct Instance {
 
 impl Instance {
     fn start(
+        options: &Options,
         name: &str,
         gasline: &Path,
         riders: usize,
@@ -286,35 +405,49 @@ impl Instance {
         queue_overrides: Option<&str>,
         hello: bool,
     ) -> Result<Self> {
-        let dir = up::target_dir().join("bench-workers").join(name);
+        let runtime = options.runtime;
+        let dir = std::env::current_dir()?.join(runtime.out_dir()).join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        Cmd::new(gasline)
+        let database = dir.join("gasline.db");
+        let mut demo = Cmd::new(gasline)
             .args(["demo", "--riders", &riders.to_string(), "--stock", &stock.to_string()])
             .args(["--url", "http://127.0.0.1", "--dir"])
-            .arg(&dir)
-            .no_stdin()
-            .run()?;
-        let dispatch = dir.join("dispatch-config.json");
-        std::fs::write(&dispatch, BENCH_DISPATCH)?;
-        let extra = if hello {
-            let build = workers::absolute(&Path::new(up::HELLO_WORKER).join("build"))?;
-            vec![format!(
-                r#"{{ "name": "hello", "build": {}, "routes": ["GET /"] }}"#,
-                workers::json_string(&build)
-            )]
-        } else {
-            Vec::new()
+            .arg(&dir);
+        if runtime == Runtime::Spin {
+            demo = demo.arg("--sqlite").arg(&database);
+        }
+        demo.no_stdin().run()?;
+        let harness = match runtime {
+            Runtime::Workers => {
+                let dispatch = dir.join("dispatch-config.json");
+                std::fs::write(&dispatch, BENCH_DISPATCH)?;
+                let extra = if hello {
+                    let build = workers::absolute(&Path::new(up::HELLO_WORKER).join("build"))?;
+                    vec![format!(
+                        r#"{{ "name": "hello", "build": {}, "routes": ["GET /"] }}"#,
+                        workers::json_string(&build)
+                    )]
+                } else {
+                    Vec::new()
+                };
+                let config = workers::write_config(&LocalRun {
+                    queue_overrides,
+                    extra_workers: &extra,
+                    ..LocalRun::new(&dir, &dispatch, None)
+                })?;
+                eprintln!(
+                    "{name}: {riders} riders, {stock} cylinders of every spec per station, queueOverrides {}",
+                    queue_overrides.unwrap_or("{\"maxBatchTimeout\": 0}")
+                );
+                Harness::start(config.to_str().context("UTF-8 path")?, &[])?
+            }
+            Runtime::Spin => {
+                let manifest = bench_manifest(&dir, hello)?;
+                let host = up::target_dir().join(HOST_PROFILE).join("gasline-spin-host");
+                eprintln!("{name}: {riders} riders, {stock} cylinders of every spec per station, on the test host");
+                Harness::spawn(spin::host_command(&host, &manifest, &dir, &database, BENCH_DISPATCH)?)?
+            }
         };
-        let config = workers::write_config(&LocalRun {
-            queue_overrides,
-            extra_workers: &extra,
-            ..LocalRun::new(&dir, &dispatch, None)
-        })?;
-        eprintln!(
-            "{name}: {riders} riders, {stock} cylinders of every spec per station, queueOverrides {}",
-            queue_overrides.unwrap_or("{\"maxBatchTimeout\": 0}")
-        );
-        let harness = Harness::start(config.to_str().context("UTF-8 path")?, &[])?;
         let authority = harness
             .url
             .strip_prefix("http://")
@@ -330,12 +463,22 @@ impl Instance {
                 .map(|(_, v)| v.trim_matches('\'').to_owned())
                 .with_context(|| format!("no {name} in dev.env"))
         };
+        let ops = var("GASLINE_OPS_TOKEN")?;
+        let sweeper = (runtime == Runtime::Spin).then(|| Sweeper::start(&authority, &ops));
         Ok(Self {
             app: var("GASLINE_APP_TOKEN")?,
-            ops: var("GASLINE_OPS_TOKEN")?,
+            ops,
             harness,
+            sweeper,
             authority,
         })
+    }
+
+    fn stop(self) -> Result<()> {
+        if let Some(sweeper) = self.sweeper {
+            sweeper.stop()?;
+        }
+        self.harness.stop()
     }
 
     fn get(&self, path: &str, token: &str) -> Vec<u8> {
@@ -457,6 +600,74 @@ impl Instance {
     }
 }
 
+/// A copy of `spin.toml` in `dir` with its sources as absolute paths to the
+/// release components and, with `hello`, the hello component on `/hello`
+/// (more specific than status's `/...`, so Spin's router picks it).
+fn bench_manifest(dir: &Path, hello: bool) -> Result<PathBuf> {
+    let root = std::env::current_dir()?;
+    let release = root.join(up::target_dir()).join(ensure::SPIN_TARGET).join("release");
+    let mut manifest = std::fs::read_to_string("spin.toml").context("reading spin.toml")?;
+    let relative = format!("source = \"target/{}/release/", ensure::SPIN_TARGET);
+    if !manifest.contains(&relative) {
+        bail!("spin.toml has no `{relative}…` sources any more: update bench_manifest");
+    }
+    manifest = manifest.replace(&relative, &format!("source = \"{}/", release.display()));
+    if hello {
+        let _ = write!(
+            manifest,
+            "\n# Added by cargo xtask bench-spin: the baseline.\n\
+             [[trigger.http]]\nroute = \"/hello\"\ncomponent = \"hello\"\n\n\
+             [component.hello]\nsource = \"{}\"\n",
+            root.join(spin::component_wasm(SPIN_HELLO_CRATE)).display()
+        );
+    }
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest)?;
+    Ok(path)
+}
+
+/// Calls `POST /v1/ops/sweep` every [`SWEEP_EVERY`] on a thread of its own,
+/// as the cron job documented for Spin does (Redis pub/sub cannot delay a
+/// message, so match retries and acceptance timeouts ride on the sweep).
+struct Sweeper {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Sweeper {
+    fn start(authority: &str, ops_token: &str) -> Self {
+        let sweep = request(
+            "POST",
+            "/v1/ops/sweep",
+            authority,
+            &[("Authorization", &format!("Bearer {ops_token}"))],
+            "",
+        );
+        let mut conn = Conn::new(authority);
+        let (stop, stopped) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(SWEEP_EVERY) {
+                let (status, body) = conn.send(&sweep)?;
+                if status != 200 {
+                    bail!("POST /v1/ops/sweep answered {status}: {body}");
+                }
+            }
+            Ok(())
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops the sweeper; an error if any sweep failed.
+    fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sweeper thread panicked"))?
+            .context("the sweeper")
+    }
+}
+
 /// A valid order: the specs in turn, one cylinder, at a point of a
 /// deterministic spiral within ≈ 4 km of People's Square.
 fn order_body(i: usize) -> String {
@@ -474,7 +685,7 @@ fn order_body(i: usize) -> String {
 /// What one row of the latency table measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// `GET /` of the hello worker.
+    /// `GET` of the hello-world baseline.
     Hello,
     /// `POST /v1/orders`, each sent once the previous order's saga settled.
     Quiet,
@@ -485,7 +696,7 @@ enum Kind {
 impl Kind {
     fn label(self) -> &'static str {
         match self {
-            Self::Hello => "`GET /` hello",
+            Self::Hello => "`GET` hello",
             Self::Quiet => "`POST /v1/orders`, each after the previous order settled",
             Self::Ours => "`POST /v1/orders`, back to back",
         }
@@ -494,8 +705,9 @@ impl Kind {
 
 fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Result<()> {
     let orders = 2 * WARMUP + 2 * options.requests_c1 + options.requests_c32;
-    let inst = Instance::start("latency", gasline, orders + orders / 10, orders, None, true)?;
-    let hello = request("GET", "/", &inst.authority, &[], "");
+    let runtime = options.runtime;
+    let inst = Instance::start(options, "latency", gasline, orders + orders / 10, orders, None, true)?;
+    let hello = request("GET", runtime.hello_path(), &inst.authority, &[], "");
     let hellos = |n: usize| vec![hello.clone(); n];
     let check = |kind: Kind, load: &Load| -> Result<()> {
         let bad = |r: &&Reply| match kind {
@@ -514,16 +726,28 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
         requests
     };
 
-    eprintln!("warm-up: {WARMUP} GET / (hello) and {WARMUP} POST /v1/orders at concurrency 32");
+    eprintln!(
+        "warm-up: {WARMUP} GET {} (hello) and {WARMUP} POST /v1/orders at concurrency 32",
+        runtime.hello_path()
+    );
     check(Kind::Hello, &run_load(&inst.authority, &hellos(WARMUP), 32, None))?;
     check(Kind::Ours, &run_load(&inst.authority, &ours(WARMUP), 32, None))?;
     inst.drain()?;
 
+    let setup = match runtime {
+        Runtime::Workers => {
+            "## POST /v1/orders beside the hello worker (same harness, same router)\n\n\
+             Hello is a fifth worker on `GET /`; the four functions are routed as in `cargo xtask up`."
+        }
+        Runtime::Spin => {
+            "## POST /v1/orders beside the hello component (same test host, same router)\n\n\
+             Hello is a fifth component on `GET /hello`, added to a copy of `spin.toml`; the four \
+             functions are routed by the manifest. A fresh instance per request, as Spin does."
+        }
+    };
     let _ = writeln!(
         report,
-        "## POST /v1/orders beside the hello worker (same harness, same router)\n\n\
-         Hello is a fifth worker on `GET /`; the four functions are routed as in `cargo xtask up`. \
-         {ROUNDS} rounds per concurrency, each: hello's share, (at concurrency 1) ours one at a \
+        "{setup} {ROUNDS} rounds per concurrency, each: hello's share, (at concurrency 1) ours one at a \
          time with the order's saga settled before the next POST, then ours back to back, then \
          wait until the saga of the orders just placed has settled. Back to back, matching and \
          signing run on the same cores while the POSTs are measured. One keep-alive connection \
@@ -608,7 +832,7 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
         states_line(&states),
         load_average()
     );
-    inst.harness.stop()
+    inst.stop()
 }
 
 // --- 3. and 4. the saga -------------------------------------------------------
@@ -622,7 +846,15 @@ fn saga(
 ) -> Result<()> {
     let orders = options.orders;
     let total = orders + SAGA_WARMUP;
-    let inst = Instance::start(name, gasline, total + orders / 10, total, queue_overrides, false)?;
+    let inst = Instance::start(
+        options,
+        name,
+        gasline,
+        total + orders / 10,
+        total,
+        queue_overrides,
+        false,
+    )?;
     eprintln!("warm-up: {SAGA_WARMUP} orders, one at a time");
     for i in 0..SAGA_WARMUP {
         let load = run_load(&inst.authority, &[inst.order(&format!("{name}-warm"), i)], 1, None);
@@ -680,16 +912,23 @@ fn saga(
         count(&mut finals, state);
         timelines.push(Timeline::of(&order));
     }
-    inst.harness.stop()?;
+    inst.stop()?;
 
     let signed = timelines.iter().filter(|t| t.signed.is_some()).count();
-    let settings = match queue_overrides {
-        None => "harness default `queueOverrides: {\"maxBatchTimeout\": 0}` (every other setting from the \
+    let settings = match (options.runtime, queue_overrides) {
+        (Runtime::Spin, _) => "Redis pub/sub on the test host's redis-server, one message at a time per Redis \
+                               address (as Spin's Redis trigger delivers), `POST /v1/ops/sweep` every second"
+            .to_owned(),
+        (Runtime::Workers, None) => {
+            "harness default `queueOverrides: {\"maxBatchTimeout\": 0}` (every other setting from the \
                  wrangler files: `max_batch_size = 10`, `max_retries = 2`)"
-            .to_owned(),
-        Some(_) => "the wrangler files' own settings (`queueOverrides: {}`): `max_batch_size = 10`, \
+                .to_owned()
+        }
+        (Runtime::Workers, Some(_)) => {
+            "the wrangler files' own settings (`queueOverrides: {}`): `max_batch_size = 10`, \
                     `max_batch_timeout = 1`, `max_retries = 2`"
-            .to_owned(),
+                .to_owned()
+        }
     };
     let _ = writeln!(
         report,
@@ -1318,7 +1557,8 @@ mod tests {
 
     #[test]
     fn options_parse() {
-        assert_eq!(Options::parse(&[]).unwrap(), Options::default());
+        let workers = Runtime::Workers;
+        assert_eq!(Options::parse(workers, &[]).unwrap(), Options::new(workers));
         let args: Vec<String> = [
             "--orders",
             "200",
@@ -1330,22 +1570,28 @@ mod tests {
         .iter()
         .map(ToString::to_string)
         .collect();
-        let options = Options::parse(&args).unwrap();
+        let options = Options::parse(workers, &args).unwrap();
         assert_eq!(
             options,
             Options {
+                runtime: workers,
                 requests_c1: 50,
                 requests_c32: 1_000,
                 orders: 200,
                 rate: 30.0,
-                only: PARTS.to_vec(),
+                only: workers.parts().to_vec(),
             }
         );
         let args: Vec<String> = ["--only", "saga-batched,saga", "--only=saga"]
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(Options::parse(&args).unwrap().only, ["saga", "saga-batched"]);
+        assert_eq!(Options::parse(workers, &args).unwrap().only, ["saga", "saga-batched"]);
+        // Spin has no queue batches to vary.
+        let spin = Runtime::Spin;
+        assert!(Options::parse(spin, &args).is_err());
+        let args: Vec<String> = ["--only=saga,latency"].iter().map(ToString::to_string).collect();
+        assert_eq!(Options::parse(spin, &args).unwrap().only, ["latency", "saga"]);
         for bad in [
             &["--orders"][..],
             &["--orders", "0"],
@@ -1354,7 +1600,7 @@ mod tests {
             &["--only", "sizes"],
         ] {
             let args: Vec<String> = bad.iter().map(ToString::to_string).collect();
-            assert!(Options::parse(&args).is_err(), "{bad:?}");
+            assert!(Options::parse(workers, &args).is_err(), "{bad:?}");
         }
     }
 

@@ -100,6 +100,9 @@ pub const NODE_PACKAGES: Tool = Tool::NodePackages;
 /// Everything building and running Cloudflare Workers locally needs.
 pub const WORKERS_TOOLS: &[Tool] = &[WORKERS_RUST_TARGET, NPM, NODE_PACKAGES, WORKER_BUILD, WASM_BINDGEN_CLI];
 
+/// Everything running the Spin components on the test host needs.
+pub const SPIN_TOOLS: &[Tool] = &[SPIN_RUST_TARGET, REDIS_SERVER];
+
 /// Everything the project needs today: what `cargo xtask up` makes sure of.
 pub const EVERYTHING: &[Tool] = &[WORKERS_RUST_TARGET, SPIN_RUST_TARGET, RUSTFMT, CLIPPY, OPENSSL];
 

@@ -40,15 +40,21 @@ Commands:
                       beside a hello-world worker, saga latency per step.
                       Prints Markdown, also written to
                       target/bench-workers/report.md.
+  bench-spin          Measure the four Spin components on the wasmtime test
+                      host (release components, optimised host): component
+                      sizes, POST /v1/orders latency beside a hello-world
+                      component, saga latency per step. Prints Markdown,
+                      also written to target/bench-spin/report.md.
   help                Print this message.
 
-Options for `bench-workers`:
+Options for `bench-workers` and `bench-spin`:
   --requests-c1 N     Measured requests of each kind at concurrency 1 (500).
   --requests-c32 N    Measured requests of each kind at concurrency 32 (3000).
   --orders N          Orders in each saga run (1000).
   --rate R            Orders placed per second in the saga runs (10).
   --only PARTS        Only these measurements (comma-separated; the sizes
-                      are always reported): latency, saga, saga-batched.
+                      are always reported): latency, saga, and for
+                      Workers saga-batched.
 
 Options for `test`:
   --skip-wasm         Leave out the wasm builds (and the wasm targets).
@@ -132,7 +138,14 @@ fn run(args: &[String]) -> Result<()> {
                 print!("{USAGE}");
                 return Ok(());
             }
-            bench::run(&bench::Options::parse(options)?)
+            bench::run(&bench::Options::parse(bench::Runtime::Workers, options)?)
+        }
+        "bench-spin" => {
+            if wants_help(options) {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            bench::run(&bench::Options::parse(bench::Runtime::Spin, options)?)
         }
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

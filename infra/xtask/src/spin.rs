@@ -4,11 +4,13 @@
 //! reads `spin.toml` and starts its own redis-server), and runs the same
 //! scenario list as the Workers step against it.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result};
 
 use crate::cmd::Cmd;
+use crate::ensure;
 use crate::up::{self, Harness};
 use crate::workers::{FUNCTIONS, run_scenarios};
 
@@ -27,13 +29,48 @@ pub fn dispatch_config(faults: bool) -> &'static str {
     }
 }
 
-/// The `e2e-spin` step of `cargo xtask test`.
-pub fn e2e() -> Result<()> {
+/// Builds the four components as `spin build` does (release, wasm32-wasip2).
+pub fn build_components() -> Result<()> {
     let components = FUNCTIONS.iter().fold(
-        Cmd::cargo().args(["build", "--release", "--locked", "--target", "wasm32-wasip2"]),
+        Cmd::cargo().args(["build", "--release", "--locked", "--target", ensure::SPIN_TARGET]),
         |cmd, name| cmd.arg("-p").arg(format!("gasline-{name}")),
     );
-    components.run()?;
+    components.run()
+}
+
+/// Where `spin build` (and [`build_components`]) puts component `crate_name`.
+pub fn component_wasm(crate_name: &str) -> PathBuf {
+    up::target_dir()
+        .join(ensure::SPIN_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")))
+}
+
+/// The test host (`host`, a built `gasline-spin-host`) running `manifest`
+/// with its own redis-server, on a free port, on the demo data `gasline demo
+/// --dir dir --sqlite database` wrote: its keys as the signing and
+/// verification variables, `dispatch` (JSON) as the dispatch configuration.
+/// It stops when its standard input closes (xtask holds the pipe).
+pub fn host_command(host: &Path, manifest: &Path, dir: &Path, database: &Path, dispatch: &str) -> Result<Command> {
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"));
+    let mut command = Command::new(host);
+    command
+        .arg("--manifest")
+        .arg(manifest)
+        .args(["--start-redis", "--port", "0", "--exit-on-stdin-close"])
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--sqlite")
+        .arg(format!("default={}", database.display()))
+        .arg(format!("--var=signing_key={}", read("signing-key.pem")?.trim()))
+        .arg(format!("--var=verify_keys={}", read("verify-keys.pem")?.trim()))
+        .arg(format!("--var=dispatch_config={}", dispatch.trim()));
+    Ok(command)
+}
+
+/// The `e2e-spin` step of `cargo xtask test`.
+pub fn e2e() -> Result<()> {
+    build_components()?;
     Cmd::cargo()
         .args(["build", "--locked", "-p", "gasline-cli", "-p", "gasline-spin-host"])
         .run()?;
@@ -56,23 +93,13 @@ pub fn e2e() -> Result<()> {
             .arg(&database)
             .no_stdin()
             .run()?;
-        let read = |file: &str| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"));
-        let mut host = Command::new(bin.join("gasline-spin-host"));
-        host.args([
-            "--manifest",
-            "spin.toml",
-            "--start-redis",
-            "--port",
-            "0",
-            "--exit-on-stdin-close",
-        ])
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--sqlite")
-        .arg(format!("default={}", database.display()))
-        .arg(format!("--var=signing_key={}", read("signing-key.pem")?.trim()))
-        .arg(format!("--var=verify_keys={}", read("verify-keys.pem")?.trim()))
-        .arg(format!("--var=dispatch_config={}", dispatch.trim()));
+        let mut host = host_command(
+            &bin.join("gasline-spin-host"),
+            Path::new("spin.toml"),
+            &dir,
+            &database,
+            &dispatch,
+        )?;
         if faults {
             host.args([
                 "--var=test_drop_publish=order.created",

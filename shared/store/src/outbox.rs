@@ -57,6 +57,9 @@ impl OutboxRow {
     }
 }
 
+/// How many times the wait between re-sends of one row doubles at most.
+pub const MAX_BACKOFF_DOUBLINGS: i64 = 6;
+
 /// Publishes rows just committed and marks each one sent. A failed publish
 /// is left for the sweeper; it never fails the caller (the state change has
 /// already happened).
@@ -81,8 +84,13 @@ fn mark_sent(event_id: &str, now: Millis) -> Statement {
 }
 
 /// Rows the sweeper must (re-)send now: never published and older than the
-/// redelivery grace, or published but not yet processed by their consumer
-/// within the grace. Oldest first, at most `limit`.
+/// redelivery grace, or published but not yet processed by their consumer.
+/// A published row waits the grace after its first send and twice as long
+/// after each re-send (capped at [`MAX_BACKOFF_DOUBLINGS`] doublings), so a
+/// consumer working through a backlog is not flooded with copies, and
+/// `max_deliveries` publishes span `grace × (2^max_deliveries − 1)` before
+/// the sweeper gives up (155 s with the defaults). Oldest first, at most
+/// `limit`.
 pub async fn due(
     sql: &impl SqlStore,
     now: Millis,
@@ -95,13 +103,17 @@ pub async fn due(
             "SELECT o.body, o.available_at, o.deliveries FROM outbox o \
              WHERE o.dead_at IS NULL \
                AND ((o.sent_at IS NULL AND o.created_at <= ?1 AND o.available_at <= ?2) \
-                 OR (o.consumer IS NOT NULL AND o.sent_at <= ?1 AND o.available_at <= ?1 \
+                 OR (o.consumer IS NOT NULL AND o.available_at <= ?1 \
+                     AND o.sent_at + (?4 << MIN(MAX(o.deliveries - 1, 0), ?5)) <= ?6 \
                      AND NOT EXISTS (SELECT 1 FROM processed_events p \
                                      WHERE p.consumer = o.consumer AND p.event_id = o.event_id))) \
              ORDER BY o.available_at LIMIT ?3",
             cutoff,
             now + 1_000,
-            limit
+            limit,
+            config.outbox_redeliver_ms,
+            MAX_BACKOFF_DOUBLINGS,
+            now
         ))
         .await?;
     rows.iter()
