@@ -30,10 +30,13 @@ pub struct Config {
     pub match_retry_delay_s: u32,
     /// …up to this many times before rejecting the order.
     pub max_match_retries: u32,
-    /// The sweeper re-sends an unacknowledged outbox message after this long (ms).
+    /// The sweeper re-sends an unacknowledged outbox message after this long
+    /// (ms), and doubles the wait after each re-send.
     pub outbox_redeliver_ms: i64,
     /// Publishes of one outbox event (first send + sweeper re-sends) before
-    /// the sweeper dead-letters it and compensates the order. Queue-level
+    /// the sweeper dead-letters it and compensates the order; with the
+    /// doubling waits that is `outbox_redeliver_ms × (2^max_deliveries − 1)`
+    /// after the first send. Queue-level
     /// retries of one delivery are the queue's own setting (`max_retries`).
     pub max_deliveries: u32,
     /// A station reporting fewer cylinders than this of a spec for
