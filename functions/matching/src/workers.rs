@@ -6,7 +6,9 @@ use worker::{Context, Env, MessageBatch, Result, event};
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    gasline_workers::consume("matching", batch, env, async |body, ports| {
+    // One at a time: the orders of a batch compete for the same riders.
+    let order = gasline_workers::BatchOrder::OneAtATime;
+    gasline_workers::consume("matching", order, batch, env, async |body, ports| {
         crate::on_message(body, ports).await
     })
     .await;

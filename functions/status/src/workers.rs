@@ -29,7 +29,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 #[event(queue)]
 async fn dead_letters(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    gasline_workers::consume("dead-letters", batch, env, async |body, ports| {
+    let order = gasline_workers::BatchOrder::Concurrent;
+    gasline_workers::consume("dead-letters", order, batch, env, async |body, ports| {
         crate::dead_letter(body, ports).await
     })
     .await;
