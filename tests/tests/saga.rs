@@ -79,6 +79,15 @@ fn one_station(start_ms: i64, stock: u32, monitored: bool, riders: usize) -> Wor
     world
 }
 
+/// Every publish is accepted and then lost, as Redis pub/sub can, until the
+/// faults are cleared.
+fn lose_every_publish(world: &World) {
+    world.system.services.queue.set_faults(Faults {
+        drop: 1.0,
+        ..Faults::none()
+    });
+}
+
 /// Every rider posts its current position, as terminals do every few seconds.
 fn report_positions(world: &World) {
     for (id, token) in &world.creds.riders {
@@ -373,11 +382,7 @@ fn a_consumer_that_keeps_failing_is_dead_lettered_and_compensated() {
 #[test]
 fn lost_publishes_are_recovered_by_the_sweeper() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
-    // Every publish is accepted and then lost, as Redis pub/sub can.
-    world.system.services.queue.set_faults(Faults {
-        drop: 1.0,
-        ..Faults::none()
-    });
+    lose_every_publish(&world);
     let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
     world.system.run_for(3_000);
     assert_eq!(world.status(&id)["state"], "received", "nothing was delivered");
@@ -394,10 +399,7 @@ fn lost_publishes_are_recovered_by_the_sweeper() {
 #[test]
 fn the_sweeper_backs_off_and_a_minute_long_stall_fails_nothing() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
-    world.system.services.queue.set_faults(Faults {
-        drop: 1.0,
-        ..Faults::none()
-    });
+    lose_every_publish(&world);
     let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
     world.system.run_for(60_000);
     assert_eq!(world.status(&id)["state"], "received");
@@ -424,10 +426,7 @@ fn the_sweeper_backs_off_and_a_minute_long_stall_fails_nothing() {
 #[test]
 fn an_event_that_never_arrives_is_dead_lettered_after_the_backoff() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
-    world.system.services.queue.set_faults(Faults {
-        drop: 1.0,
-        ..Faults::none()
-    });
+    lose_every_publish(&world);
     let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
     world.system.run_for(150_000);
     assert_eq!(world.status(&id)["state"], "received", "still inside the backoff");

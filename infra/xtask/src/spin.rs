@@ -78,6 +78,7 @@ pub fn e2e() -> Result<()> {
         .args(["test", "--locked", "-p", "gasline-tests", "--test", "e2e", "--no-run"])
         .run()?;
     let bin = up::target_dir().join("debug");
+    let host_bin = bin.join("gasline-spin-host");
     for (name, faults) in [("healthy", false), ("faulty", true)] {
         let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
         let dir = std::env::current_dir()?
@@ -93,23 +94,14 @@ pub fn e2e() -> Result<()> {
             .arg(&database)
             .no_stdin()
             .run()?;
-        let mut host = host_command(
-            &bin.join("gasline-spin-host"),
-            Path::new("spin.toml"),
-            &dir,
-            &database,
-            &dispatch,
-        )?;
+        let mut host = host_command(&host_bin, Path::new("spin.toml"), &dir, &database, &dispatch)?;
         if faults {
             host.args([
                 "--var=test_drop_publish=order.created",
                 "--var=test_fail_consumer=signing",
             ]);
         }
-        eprintln!(
-            "$ {} --manifest spin.toml --start-redis … ({name})",
-            bin.join("gasline-spin-host").display()
-        );
+        eprintln!("$ {} --manifest spin.toml --start-redis … ({name})", host_bin.display());
         let harness = Harness::spawn(host)?;
         // Spin: the sweeper is the schedule's job (pub/sub loses and cannot
         // delay), so the suite drives it as a cron job would.

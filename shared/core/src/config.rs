@@ -36,8 +36,8 @@ pub struct Config {
     /// Publishes of one outbox event (first send + sweeper re-sends) before
     /// the sweeper dead-letters it and compensates the order; with the
     /// doubling waits that is `outbox_redeliver_ms × (2^max_deliveries − 1)`
-    /// after the first send. Queue-level
-    /// retries of one delivery are the queue's own setting (`max_retries`).
+    /// after the first send. Queue-level retries of one delivery are the
+    /// queue's own setting (`max_retries`).
     pub max_deliveries: u32,
     /// A station reporting fewer cylinders than this of a spec for
     /// [`Config::low_stock_hold_ms`] is held from matching.
