@@ -11,7 +11,8 @@
 //! - [`config`]: the tunables (radii, night window, timeouts, retry limits).
 //! - [`state`]: the order state machine as a transition table.
 //! - [`event`]: the event envelope that chains the saga.
-//! - [`saga`]: saga steps and their compensations, as data.
+//! - [`order`]: the order aggregate — the order value, the saga table
+//!   (steps and compensations), and `decide`: input + facts → typed effects.
 //! - [`matching`]: station and rider selection, including the night safety rule.
 //! - [`waybill`]: the e-waybill and its canonical bytes.
 //! - [`signature`]: SM2-with-SM3 signing, verification and key handling.
@@ -24,7 +25,7 @@ pub mod error;
 pub mod event;
 pub mod geo;
 pub mod matching;
-pub mod saga;
+pub mod order;
 pub mod signature;
 pub mod sla;
 pub mod state;

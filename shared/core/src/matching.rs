@@ -40,10 +40,46 @@ impl StationCandidate {
     }
 }
 
+/// What a rider is doing, as stored (`riders.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiderStatus {
+    /// On duty and free: matching may assign it.
+    Available,
+    /// On an order (from assignment to delivery or compensation).
+    Assigned,
+    /// Off duty.
+    Offline,
+}
+
+impl RiderStatus {
+    pub const ALL: [RiderStatus; 3] = [RiderStatus::Available, RiderStatus::Assigned, RiderStatus::Offline];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiderStatus::Available => "available",
+            RiderStatus::Assigned => "assigned",
+            RiderStatus::Offline => "offline",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// The status a rider's own on/off-duty report asks for. A rider on an
+    /// order stays assigned whatever it says (the store's update skips it).
+    pub fn on_duty(available: bool) -> Self {
+        if available { RiderStatus::Available } else { RiderStatus::Offline }
+    }
+}
+
 /// A rider as matching sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RiderCandidate {
     pub id: RiderId,
+    /// Display name (printed on the waybill).
+    pub name: String,
     pub location: GeoPoint,
     /// When the position was reported.
     pub located_at: Millis,
@@ -245,6 +281,7 @@ mod tests {
     fn rider(id: &str, lat: f64, lon: f64, at: Millis) -> RiderCandidate {
         RiderCandidate {
             id: RiderId::parse(id).unwrap(),
+            name: id.into(),
             location: point(lat, lon),
             located_at: at,
             available: true,

@@ -39,6 +39,8 @@ pub enum OrderEvent {
     /// The rider did not accept in time: rider freed, waybill voided, the
     /// stock stays locked and matching looks for another rider.
     RiderTimedOut,
+    /// The rider turned the task down: as for a timeout, at once.
+    RiderDeclined,
     /// The order cannot be served (no stock, out of area, night rule, no rider).
     Rejected,
     /// The customer cancelled before pickup.
@@ -92,7 +94,7 @@ impl OrderState {
 }
 
 impl OrderEvent {
-    pub const ALL: [OrderEvent; 10] = [
+    pub const ALL: [OrderEvent; 11] = [
         E::SourceAllocated,
         E::RiderAssigned,
         E::WaybillSigned,
@@ -100,6 +102,7 @@ impl OrderEvent {
         E::PickedUp,
         E::Delivered,
         E::RiderTimedOut,
+        E::RiderDeclined,
         E::Rejected,
         E::Cancelled,
         E::Failed,
@@ -118,6 +121,9 @@ pub const TRANSITIONS: &[(OrderState, OrderEvent, OrderState)] = &[
     // Acceptance timeout: back to looking for a rider (stock stays locked).
     (S::RiderAssigned, E::RiderTimedOut, S::SourceAllocated),
     (S::WaybillSigned, E::RiderTimedOut, S::SourceAllocated),
+    // The rider declines: the same rewind, without waiting for the deadline.
+    (S::RiderAssigned, E::RiderDeclined, S::SourceAllocated),
+    (S::WaybillSigned, E::RiderDeclined, S::SourceAllocated),
     // Cannot be served at all.
     (S::Received, E::Rejected, S::Rejected),
     (S::SourceAllocated, E::Rejected, S::Rejected),
@@ -159,7 +165,7 @@ mod tests {
                 (S::WaybillSigned, E::RiderAccepted) => Some(S::Accepted),
                 (S::Accepted, E::PickedUp) => Some(S::PickedUp),
                 (S::PickedUp, E::Delivered) => Some(S::Delivered),
-                (S::RiderAssigned | S::WaybillSigned, E::RiderTimedOut) => Some(S::SourceAllocated),
+                (S::RiderAssigned | S::WaybillSigned, E::RiderTimedOut | E::RiderDeclined) => Some(S::SourceAllocated),
                 (S::Received | S::SourceAllocated, E::Rejected) => Some(S::Rejected),
                 (
                     S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted,

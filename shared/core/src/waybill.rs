@@ -34,6 +34,32 @@ pub const FORMAT_V1: &str = "gasline-waybill/1";
 /// The `format` of void records.
 pub const VOID_FORMAT_V1: &str = "gasline-waybill-void/1";
 
+/// Where a stored waybill stands (`waybills.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaybillStatus {
+    /// Signed and in the rider's inbox; the current waybill of its order.
+    Issued,
+    /// Withdrawn (cancellation, rider timeout, failure); a signed void
+    /// record follows.
+    Void,
+}
+
+impl WaybillStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaybillStatus::Issued => "issued",
+            WaybillStatus::Void => "void",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [WaybillStatus::Issued, WaybillStatus::Void]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
 /// The withdrawal of a waybill, signed like a waybill (declaration order is
 /// the canonical field order; same serialization rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
