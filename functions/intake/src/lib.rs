@@ -16,18 +16,17 @@ mod spin;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod workers;
 
-use gasline_core::event::{EventType, Payload, is_valid_traceparent, new_traceparent};
+use gasline_core::event::{is_valid_traceparent, new_traceparent};
 use gasline_core::geo::GeoPoint;
-use gasline_core::state::{OrderEvent, OrderState};
+use gasline_core::order::{self as core_order, Customer, Input, Order, Stamp};
 use gasline_core::types::{Address, Items, Note, OrderId, PersonName, Phone};
 use gasline_http::{
     Problem, Request, Response, authenticate, change_order, json, method_not_allowed, read_json, read_optional_json,
     respond, segments,
 };
 use gasline_ports::{Ports, SqlStore, StoreError, sql};
-use gasline_store::order::{self, Customer, OrderRecord};
+use gasline_store::order;
 use gasline_store::tokens::{Principal, Role, hash_secret};
-use gasline_store::{outbox, saga};
 use http::{Method, StatusCode, header};
 use serde::Deserialize;
 
@@ -92,7 +91,7 @@ fn idempotency_key(request: &Request) -> Result<String, Problem> {
     }
 }
 
-fn accepted(order: &OrderRecord) -> Response {
+fn accepted(order: &Order) -> Response {
     let location = format!("/v1/orders/{}", order.id);
     let mut response = json(
         StatusCode::ACCEPTED,
@@ -166,10 +165,7 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
             || new_traceparent(&hash_secret(&format!("{id}{}", ports.new_id()))),
             str::to_owned,
         );
-    let order = OrderRecord {
-        id: id.clone(),
-        state: OrderState::Received,
-        version: 1,
+    let new = core_order::NewOrder {
         client: principal.subject.clone(),
         customer: Customer {
             name: body.customer.name,
@@ -180,40 +176,18 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
         items: body.items,
         note: body.note,
         traceparent,
-        station_id: None,
-        rider_id: None,
-        waybill_id: None,
-        assignment: 0,
-        rider_timeouts: 0,
-        excluded_riders: Vec::new(),
-        accept_deadline: None,
-        reason: None,
-        created_at: now,
-        updated_at: now,
     };
-    let created = outbox::OutboxRow::new(
-        gasline_core::event::Envelope {
-            id: ports.new_id(),
-            kind: EventType::OrderCreated,
-            order_id: id.clone(),
-            seq: 1,
-            at: now,
-            traceparent: order.traceparent.clone(),
-            payload: Payload::default(),
-        },
-        now,
-    );
-    let mut statements = vec![sql!(
+    let nonce = ports.new_id();
+    let decision = Order::place(new, id.clone(), &Stamp { now, id: &nonce });
+    let key_row = sql!(
         "INSERT INTO idempotency_keys (client, key, request_hash, order_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         principal.subject.as_str(),
         key.as_str(),
         request_hash.as_str(),
         id.as_str(),
         now
-    )];
-    statements.extend(order.insert());
-    statements.push(created.insert());
-    match ports.sql().batch(statements).await {
+    );
+    match order::commit(ports, &decision, None, vec![key_row]).await {
         Ok(()) => {}
         // The same key raced in concurrently: answer as for a replay.
         Err(StoreError::Conflict(_)) => {
@@ -223,29 +197,15 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
         }
         Err(_) => return Err(Problem::unavailable()),
     }
-    outbox::publish(ports.sql(), ports.queue(), std::slice::from_ref(&created), now).await;
-    Ok(accepted(&order))
+    Ok(accepted(decision.order().expect("a placed order")))
 }
 
 async fn cancel_order(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::App, Role::Ops]).await?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     let body: CancelRequest = read_optional_json(request, config.max_body_bytes)?;
-    let reason = body
-        .reason
-        .map_or_else(|| "cancelled_by_customer".to_owned(), |n| format!("cancelled: {n}"));
-    change_order(ports, &principal, id, |order, change| {
-        if order.state == OrderState::Cancelled {
-            return Ok(false);
-        }
-        let mut new_id = || ports.new_id();
-        saga::close(change, OrderEvent::Cancelled, &reason, &mut new_id).map_err(|_| {
-            Problem::conflict(format!(
-                "an order that is {} can no longer be cancelled",
-                order.state.as_str()
-            ))
-        })?;
-        Ok(true)
-    })
-    .await
+    let input = Input::Cancel {
+        note: body.reason.as_ref(),
+    };
+    change_order(ports, &principal, id, input).await
 }

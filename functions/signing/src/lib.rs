@@ -19,17 +19,13 @@ mod workers;
 
 use std::sync::{Arc, Mutex};
 
-use gasline_core::Millis;
-use gasline_core::error::Failure;
-use gasline_core::event::{Consumer, Envelope, EventType, Payload};
+use gasline_core::event::{Consumer, Envelope, EventType};
+use gasline_core::order::{Decision, Facts, Input, Order, Stamp, VoidedWaybill, decide, sign_void_record};
 use gasline_core::signature::{DEFAULT_SIGNER_ID, WaybillSigner};
-use gasline_core::state::OrderEvent;
-use gasline_core::time::rfc3339;
-use gasline_core::waybill::{Consignee, FORMAT_V1, VOID_FORMAT_V1, VoidRecord, Waybill, WaybillRider, WaybillStation};
+use gasline_core::waybill::WaybillStatus;
 use gasline_ports::{Ports, StoreError};
 use gasline_store::consume::{self, Outcome, Received};
-use gasline_store::order::{Change, OrderRecord};
-use gasline_store::{riders, saga, stations, waybills};
+use gasline_store::{riders, stations, waybills};
 
 /// Handles one queue message.
 pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
@@ -40,14 +36,14 @@ pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
     let env = &envelope;
     match envelope.kind {
         EventType::RiderAssigned => {
-            consume::decide_and_commit(ports, Consumer::Signing, env, order, async |p, o: &OrderRecord| {
+            consume::decide_and_commit(ports, Consumer::Signing, env, order, async |p, o: &Order| {
                 sign_waybill(p, o, env).await
             })
             .await
         }
         EventType::WaybillVoided => {
-            consume::decide_and_commit(ports, Consumer::Signing, env, order, async |p, o: &OrderRecord| {
-                sign_void_record(p, o, env).await
+            consume::decide_and_commit(ports, Consumer::Signing, env, order, async |p, o: &Order| {
+                sign_void(p, o, env).await
             })
             .await
         }
@@ -84,137 +80,56 @@ async fn signer(ports: &impl Ports) -> Result<Arc<WaybillSigner>, String> {
     Ok(signer)
 }
 
-fn store_failure(e: StoreError) -> Failure {
-    Failure::Retryable(e.to_string())
-}
-
-/// Builds the waybill for the order's current assignment.
-async fn build_waybill(
-    ports: &impl Ports,
-    order: &OrderRecord,
-    waybill_id: String,
-    now: Millis,
-) -> Result<Waybill, Failure> {
-    let station_id = order
-        .station_id
-        .as_ref()
-        .ok_or_else(|| Failure::Terminal("no station".into()))?;
-    let rider_id = order
-        .rider_id
-        .as_ref()
-        .ok_or_else(|| Failure::Terminal("no rider".into()))?;
-    let station = stations::info(ports.sql(), station_id)
-        .await
-        .map_err(store_failure)?
-        .ok_or_else(|| Failure::Terminal(format!("station {station_id} is gone")))?;
-    let rider = riders::info(ports.sql(), rider_id)
-        .await
-        .map_err(store_failure)?
-        .ok_or_else(|| Failure::Terminal(format!("rider {rider_id} is gone")))?;
-    Ok(Waybill {
-        format: FORMAT_V1.to_owned(),
-        waybill_id,
-        order_id: order.id.clone(),
-        issued_at: rfc3339(now),
-        accept_by: rfc3339(order.accept_deadline.unwrap_or(now)),
-        station: WaybillStation {
-            id: station.id,
-            name: station.name,
-            location: station.location,
-        },
-        rider: WaybillRider {
-            id: rider.id,
-            name: rider.name,
-        },
-        consignee: Consignee {
-            name: order.customer.name.clone(),
-            phone: order.customer.phone.clone(),
-            address: order.customer.address.clone(),
-            location: order.customer.location,
-        },
-        items: order.items.clone(),
-        note: order.note.clone(),
-    })
-}
-
-/// `rider.assigned`: sign and deliver the waybill, or fail and compensate.
-async fn sign_waybill(ports: &impl Ports, order: &OrderRecord, envelope: &Envelope) -> Result<Option<Change>, Failure> {
-    // Only the latest assignment of an order still waiting for its waybill.
-    if !consume::still_live(envelope, order) {
-        return Ok(None);
+/// `rider.assigned`: loads the order's station and rider and the signer,
+/// and lets the core sign and issue the waybill (or fail the order).
+async fn sign_waybill(ports: &impl Ports, order: &Order, event: &Envelope) -> Result<Decision, StoreError> {
+    if !order.is_live(event) {
+        return Ok(Decision::stale(order, ports.now()));
     }
-    let now = ports.now();
-    let mut change = Change::new(order, now);
-    let mut new_id = || ports.new_id();
-    let signer = match signer(ports).await {
-        Ok(s) => s,
-        Err(why) => {
-            // No usable key will appear by retrying: compensate now.
-            saga::close(&mut change, OrderEvent::Failed, "signing_failed", &mut new_id)
-                .map_err(|e| Failure::Terminal(format!("{e:?}")))?;
-            change.processed(Consumer::Signing, &envelope.id, &format!("failed: {why}"));
-            return Ok(Some(change));
-        }
+    let config = gasline_store::config(ports).await.map_err(StoreError::Backend)?;
+    let mut stations = Vec::new();
+    if let Some(id) = &order.station_id {
+        stations.extend(stations::candidate(ports.sql(), id).await?);
+    }
+    let mut riders = Vec::new();
+    if let Some(id) = &order.rider_id {
+        riders.extend(riders::candidate(ports.sql(), id).await?);
+    }
+    let signer = signer(ports).await;
+    let input = Input::Sign {
+        event,
+        signer: signer.as_deref().map_err(String::as_str),
     };
-    let waybill_id = format!("wb-{}", new_id());
-    let waybill = build_waybill(ports, order, waybill_id.clone(), now).await?;
-    let signed = signer.sign_waybill(&waybill);
-    let document = serde_json::to_string(&signed).map_err(|e| Failure::Terminal(e.to_string()))?;
-    let rider = order
-        .rider_id
-        .clone()
-        .ok_or_else(|| Failure::Terminal("no rider".into()))?;
-
-    change
-        .transition(OrderEvent::WaybillSigned, Some(&waybill_id))
-        .map_err(|e| Failure::Terminal(format!("{e:?}")))?;
-    change.order.waybill_id = Some(waybill_id.clone());
-    change.effect(waybills::issue(
-        &waybill_id,
-        &order.id,
-        &rider,
-        order.assignment,
-        signer.key_id(),
-        &document,
-        now,
-    ));
-    let payload = Payload {
-        waybill_id: Some(waybill_id),
-        rider_id: Some(rider),
-        ..Payload::default()
+    let facts = Facts {
+        stations: &stations,
+        riders: &riders,
+        ..Facts::none()
     };
-    change.emit(new_id(), EventType::WaybillSigned, payload, 0);
-    change.processed(Consumer::Signing, &envelope.id, "signed");
-    Ok(Some(change))
+    let id = ports.new_id();
+    let stamp = Stamp {
+        now: ports.now(),
+        id: &id,
+    };
+    Ok(decide(order, input, &facts, &stamp, &config).unwrap_or_else(|_| Decision::stale(order, ports.now())))
 }
 
 /// `waybill.voided`: sign the void record of a waybill that was withdrawn.
-async fn sign_void_record(
-    ports: &impl Ports,
-    order: &OrderRecord,
-    envelope: &Envelope,
-) -> Result<Option<Change>, Failure> {
-    let Some(waybill_id) = envelope.payload.waybill_id.as_deref() else {
-        return Ok(None);
+async fn sign_void(ports: &impl Ports, order: &Order, event: &Envelope) -> Result<Decision, StoreError> {
+    let Some(waybill_id) = event.payload.waybill_id.as_deref() else {
+        return Ok(Decision::stale(order, ports.now()));
     };
-    let stored = waybills::by_id(ports.sql(), waybill_id).await.map_err(store_failure)?;
-    let Some(stored) =
-        stored.filter(|w| w.status == "void" && w.void_record.is_none() && w.order_id == order.id.as_str())
+    let stored = waybills::by_id(ports.sql(), waybill_id).await?;
+    let Some(stored) = stored
+        .filter(|w| w.status == WaybillStatus::Void && w.void_record.is_none() && w.order_id == order.id.as_str())
     else {
-        return Ok(None);
+        return Ok(Decision::stale(order, ports.now()));
     };
-    let signer = signer(ports).await.map_err(Failure::Retryable)?;
-    let now = ports.now();
-    let record = VoidRecord {
-        format: VOID_FORMAT_V1.to_owned(),
-        waybill_id: stored.id.clone(),
-        order_id: order.id.clone(),
-        reason: stored.void_reason.clone().unwrap_or_default(),
-        voided_at: rfc3339(stored.voided_at.unwrap_or(now)),
+    // A key that is missing now may be configured later: retry.
+    let signer = signer(ports).await.map_err(StoreError::Unavailable)?;
+    let voided = VoidedWaybill {
+        id: stored.id,
+        reason: stored.void_reason.unwrap_or_default(),
+        voided_at: stored.voided_at,
     };
-    let document = serde_json::to_string(&signer.sign_void(&record)).map_err(|e| Failure::Terminal(e.to_string()))?;
-    let mut change = Change::new(order, now);
-    change.effect([waybills::record_void(&stored.id, &document)]);
-    change.processed(Consumer::Signing, &envelope.id, "void_signed");
-    Ok(Some(change))
+    Ok(sign_void_record(order, &voided, &signer, ports.now()))
 }

@@ -9,15 +9,16 @@
 
 use std::fmt::Write as _;
 
+use gasline_core::config::Config;
 use gasline_core::event::Envelope;
+use gasline_core::order::{Decision, Facts, Input, Stamp, decide};
 use gasline_core::sla::{self, STEPS};
-use gasline_core::state::OrderEvent;
 use gasline_http::{Problem, Request, Response, authenticate, json};
 use gasline_ports::{Ports, SqlStore, StoreError};
-use gasline_store::consume::{self, Outcome};
-use gasline_store::order::{self, Change};
+use gasline_store::consume::Outcome;
+use gasline_store::order;
+use gasline_store::outbox;
 use gasline_store::tokens::Role;
-use gasline_store::{outbox, saga};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
@@ -53,7 +54,7 @@ pub async fn sweep(ports: &impl Ports) -> Result<SweepReport, StoreError> {
     for (row, deliveries) in outbox::due(ports.sql(), now, &config, SWEEP_BATCH).await? {
         if deliveries >= config.max_deliveries {
             report.dead_lettered += 1;
-            if give_up(ports, &row.envelope).await? {
+            if give_up(ports, &row.envelope, &config).await? {
                 report.orders_failed += 1;
             }
         } else if outbox::resend(ports.sql(), ports.queue(), &row, now).await {
@@ -66,29 +67,25 @@ pub async fn sweep(ports: &impl Ports) -> Result<SweepReport, StoreError> {
 }
 
 /// Marks the event dead and, if it was still live, fails the order and
-/// compensates. Returns whether an order was failed.
-async fn give_up(ports: &impl Ports, envelope: &Envelope) -> Result<bool, StoreError> {
+/// compensates (the core's [`Input::DeadLetter`]). Returns whether an order
+/// was failed.
+async fn give_up(ports: &impl Ports, envelope: &Envelope, config: &Config) -> Result<bool, StoreError> {
     for _ in 0..4 {
-        let now = ports.now();
-        let dead = outbox::mark_dead(&envelope.id, now);
         let Some(order) = order::load(ports.sql(), envelope.order_id.as_str()).await? else {
+            let dead = gasline_store::outbox::mark_dead(&envelope.id, ports.now());
             ports.sql().batch(vec![dead]).await?;
             return Ok(false);
         };
-        if !consume::still_live(envelope, &order) {
-            ports.sql().batch(vec![dead]).await?;
-            return Ok(false);
-        }
-        let mut change = Change::new(&order, now);
-        let reason = format!("dead_letter: {}", envelope.kind.topic());
-        let mut new_id = || ports.new_id();
-        if saga::close(&mut change, OrderEvent::Failed, &reason, &mut new_id).is_err() {
-            ports.sql().batch(vec![dead]).await?;
-            return Ok(false);
-        }
-        change.effect([dead]);
-        match consume::commit(ports, change).await {
-            Ok(()) => return Ok(true),
+        let nonce = ports.new_id();
+        let stamp = Stamp {
+            now: ports.now(),
+            id: &nonce,
+        };
+        let decision = decide(&order, Input::DeadLetter(envelope), &Facts::none(), &stamp, config)
+            .unwrap_or_else(|_| Decision::stale(&order, ports.now()));
+        let failed = decision.order().is_some();
+        match order::commit(ports, &decision, None, Vec::new()).await {
+            Ok(()) => return Ok(failed),
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e),
         }
@@ -103,7 +100,10 @@ pub async fn dead_letter(body: &[u8], ports: &impl Ports) -> Outcome {
     let Ok(envelope) = Envelope::from_bytes(body) else {
         return Outcome::Ack;
     };
-    match give_up(ports, &envelope).await {
+    let Ok(config) = gasline_store::config(ports).await else {
+        return Outcome::Retry;
+    };
+    match give_up(ports, &envelope, &config).await {
         Ok(_) => Outcome::Ack,
         Err(_) => Outcome::Retry,
     }

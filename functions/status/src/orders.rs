@@ -1,17 +1,15 @@
 //! Order status for the app, the rider and ops, the signed waybill, and the
 //! rider's progress commands (accept, pickup, deliver).
 
-use gasline_core::event::{EventType, Payload};
+use gasline_core::order::{Cylinder, Input};
 use gasline_core::sla::STEPS;
-use gasline_core::state::OrderEvent;
-use gasline_core::types::{CylinderSpec, TraceCode};
 use gasline_http::{
     Problem, Request, Response, authenticate, change_order, json, read_json, read_optional_json, visible_order,
 };
-use gasline_ports::{Ports, sql};
-use gasline_store::order::{self, Change};
-use gasline_store::tokens::{Principal, Role};
-use gasline_store::{riders, stations, waybills};
+use gasline_ports::Ports;
+use gasline_store::order;
+use gasline_store::tokens::Role;
+use gasline_store::waybills;
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
@@ -74,36 +72,11 @@ pub(crate) async fn waybill(request: &Request, id: &str, ports: &impl Ports) -> 
     response
         .headers_mut()
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let status = if stored.status == "void" { "void" } else { "issued" };
-    response
-        .headers_mut()
-        .insert("gasline-waybill-status", HeaderValue::from_static(status));
+    response.headers_mut().insert(
+        "gasline-waybill-status",
+        HeaderValue::from_static(stored.status.as_str()),
+    );
     Ok(response)
-}
-
-/// Applies a rider's progress step to the rider's own order, with `extra`
-/// adding effects; retries a few times if the order changes underneath.
-async fn progress<P: Ports>(
-    principal: &Principal,
-    id: &str,
-    ports: &P,
-    event: OrderEvent,
-    announce: EventType,
-    mut extra: impl FnMut(&mut Change),
-) -> Result<Response, Problem> {
-    change_order(ports, principal, id, |order, change| {
-        change
-            .transition(event, Some(&principal.subject))
-            .map_err(|_| Problem::conflict(format!("the order is {}", order.state.as_str())))?;
-        extra(change);
-        let payload = Payload {
-            rider_id: order.rider_id.clone(),
-            ..Payload::default()
-        };
-        change.emit(ports.new_id(), announce, payload, 0);
-        Ok(true)
-    })
-    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,25 +87,10 @@ struct Empty {}
 pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let _: Empty = read_optional_json(request, 1024)?;
-    progress(
-        &principal,
-        id,
-        ports,
-        OrderEvent::RiderAccepted,
-        EventType::OrderAccepted,
-        |c| {
-            c.order.accept_deadline = None;
-        },
-    )
-    .await
-}
-
-/// One cylinder loaded at pickup.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Cylinder {
-    spec: CylinderSpec,
-    trace_code: TraceCode,
+    let input = Input::Accept {
+        rider: &principal.subject,
+    };
+    change_order(ports, &principal, id, input).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,72 +100,25 @@ struct Pickup {
 }
 
 /// `POST /v1/orders/{id}/pickup`: the rider loaded the cylinders; their
-/// trace codes must match the order's items exactly. Settles the stock.
+/// trace codes must match the order's items exactly (the core's
+/// [`gasline_core::order::check_pickup`]). Settles the stock.
 pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     let body: Pickup = read_json(request, config.max_body_bytes)?;
-    let mut codes: Vec<&str> = body.cylinders.iter().map(|c| c.trace_code.as_str()).collect();
-    codes.sort_unstable();
-    if codes.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Problem::invalid("cylinders: each trace code may appear once"));
-    }
-    let order = visible_order(ports, &principal, id).await?;
-    for item in order.items.as_slice() {
-        let n = body.cylinders.iter().filter(|c| c.spec == item.spec).count();
-        if u32::try_from(n).ok() != Some(item.quantity.get()) {
-            return Err(Problem::invalid(format!(
-                "cylinders: the order has {} × {}, the pickup lists {n}",
-                item.quantity.get(),
-                item.spec
-            )));
-        }
-    }
-    if body.cylinders.len() != usize::try_from(order.items.total_cylinders()).unwrap_or(0) {
-        return Err(Problem::invalid(
-            "cylinders: the pickup lists specs the order does not have",
-        ));
-    }
-    let now = ports.now();
-    progress(
-        &principal,
-        id,
-        ports,
-        OrderEvent::PickedUp,
-        EventType::OrderPickedUp,
-        |c| {
-            let order_id = c.order.id.clone();
-            c.effect(stations::settle_stock(&order_id));
-            c.effect(body.cylinders.iter().map(|cyl| {
-                sql!(
-                    "INSERT INTO pickups (order_id, trace_code, spec, at) VALUES (?1, ?2, ?3, ?4)",
-                    order_id.as_str(),
-                    cyl.trace_code.as_str(),
-                    cyl.spec.code(),
-                    now
-                )
-            }));
-        },
-    )
-    .await
+    let input = Input::Pickup {
+        rider: &principal.subject,
+        cylinders: &body.cylinders,
+    };
+    change_order(ports, &principal, id, input).await
 }
 
 /// `POST /v1/orders/{id}/deliver`: handed over; the rider is free again.
 pub(crate) async fn deliver(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let _: Empty = read_optional_json(request, 1024)?;
-    progress(
-        &principal,
-        id,
-        ports,
-        OrderEvent::Delivered,
-        EventType::OrderDelivered,
-        |c| {
-            if let Some(rider) = c.order.rider_id.clone() {
-                let order_id = c.order.id.clone();
-                c.effect([riders::free_rider(&rider, &order_id)]);
-            }
-        },
-    )
-    .await
+    let input = Input::Deliver {
+        rider: &principal.subject,
+    };
+    change_order(ports, &principal, id, input).await
 }

@@ -70,7 +70,11 @@ impl RiderStatus {
     /// The status a rider's own on/off-duty report asks for. A rider on an
     /// order stays assigned whatever it says (the store's update skips it).
     pub fn on_duty(available: bool) -> Self {
-        if available { RiderStatus::Available } else { RiderStatus::Offline }
+        if available {
+            RiderStatus::Available
+        } else {
+            RiderStatus::Offline
+        }
     }
 }
 

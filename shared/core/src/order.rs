@@ -35,7 +35,9 @@ use crate::matching::{Conditions, Rejection, RiderCandidate, StationCandidate, T
 use crate::signature::WaybillSigner;
 use crate::state::{OrderEvent, OrderState, next_state};
 use crate::time::rfc3339;
-use crate::types::{Address, CylinderSpec, Invalid, Items, Note, OrderId, PersonName, Phone, RiderId, StationId, TraceCode};
+use crate::types::{
+    Address, CylinderSpec, Invalid, Items, Note, OrderId, PersonName, Phone, RiderId, StationId, TraceCode,
+};
 use crate::waybill::{Consignee, FORMAT_V1, VOID_FORMAT_V1, VoidRecord, Waybill, WaybillRider, WaybillStation};
 
 // ---------------------------------------------------------------------------
@@ -323,7 +325,11 @@ pub enum Compensation {
 /// Steps in the order they run, each with its compensation and the
 /// transition that records it.
 pub const SAGA: [(Step, Compensation, OrderEvent); 3] = [
-    (Step::ReserveStock, Compensation::ReleaseStock, OrderEvent::SourceAllocated),
+    (
+        Step::ReserveStock,
+        Compensation::ReleaseStock,
+        OrderEvent::SourceAllocated,
+    ),
     (Step::AssignRider, Compensation::FreeRider, OrderEvent::RiderAssigned),
     (Step::SignWaybill, Compensation::VoidWaybill, OrderEvent::WaybillSigned),
 ];
@@ -407,10 +413,7 @@ pub enum Input<'a> {
     /// The assigned rider turns the task down (facts as for a retry).
     Decline { rider: &'a str },
     /// The rider loaded these cylinders.
-    Pickup {
-        rider: &'a str,
-        cylinders: &'a [Cylinder],
-    },
+    Pickup { rider: &'a str, cylinders: &'a [Cylinder] },
     /// The rider handed the cylinders over.
     Deliver { rider: &'a str },
     /// The customer (or ops) cancels.
@@ -543,6 +546,8 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     order_id: OrderId,
+    /// When it was taken (the [`Stamp`]'s time): the time of every row it writes.
+    at: Millis,
     /// The version the decision was taken against (0: a new order). The
     /// store writes the order only if it still has this version.
     expected_version: i64,
@@ -553,9 +558,10 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn nothing(order: &Order, outcome: Outcome) -> Self {
+    fn nothing(order: &Order, at: Millis, outcome: Outcome) -> Self {
         Self {
             order_id: order.id.clone(),
+            at,
             expected_version: order.version,
             order: None,
             effects: Vec::new(),
@@ -563,8 +569,17 @@ impl Decision {
         }
     }
 
+    /// Nothing to do about `order`: an event that is no longer live.
+    pub fn stale(order: &Order, now: Millis) -> Self {
+        Self::nothing(order, now, Outcome::Stale)
+    }
+
     pub fn order_id(&self) -> &OrderId {
         &self.order_id
+    }
+
+    pub fn at(&self) -> Millis {
+        self.at
     }
 
     pub fn expected_version(&self) -> i64 {
@@ -667,7 +682,7 @@ pub fn decide(
             }
         }
         Input::Created(_) | Input::MatchRetry(_) | Input::AcceptDeadline(_) | Input::Sign { .. } => {
-            return Ok(Decision::nothing(order, Outcome::Stale));
+            return Ok(Decision::nothing(order, at.now, Outcome::Stale));
         }
         Input::Accept { rider } => {
             assigned(order, rider)?;
@@ -684,7 +699,13 @@ pub fn decide(
                     state: order.state,
                 });
             }
-            rider_dropped_out(&mut draft, OrderEvent::RiderDeclined, Reason::RiderDeclined, facts, config)
+            rider_dropped_out(
+                &mut draft,
+                OrderEvent::RiderDeclined,
+                Reason::RiderDeclined,
+                facts,
+                config,
+            )
         }
         Input::Pickup { rider, cylinders } => {
             check_pickup(&order.items, cylinders)?;
@@ -707,7 +728,7 @@ pub fn decide(
             Outcome::Progressed(OrderState::Delivered)
         }
         Input::Cancel { .. } if order.state == OrderState::Cancelled => {
-            return Ok(Decision::nothing(order, Outcome::Unchanged));
+            return Ok(Decision::nothing(order, at.now, Outcome::Unchanged));
         }
         Input::Cancel { note } => {
             if next_state(order.state, OrderEvent::Cancelled).is_none() {
@@ -739,7 +760,7 @@ pub fn sign_void_record(order: &Order, waybill: &VoidedWaybill, signer: &Waybill
             waybill_id: waybill.id.clone(),
             document,
         }],
-        ..Decision::nothing(order, Outcome::VoidSigned)
+        ..Decision::nothing(order, now, Outcome::VoidSigned)
     }
 }
 
@@ -890,9 +911,14 @@ fn assign_or_retry(draft: &mut Draft<'_>, attempt: u32, facts: &Facts<'_>, confi
         now: draft.now,
         config,
     };
-    let best = rank_riders(station.location, facts.riders, &draft.order.excluded_riders, &conditions)
-        .first()
-        .map(|(r, _)| r.id.clone());
+    let best = rank_riders(
+        station.location,
+        facts.riders,
+        &draft.order.excluded_riders,
+        &conditions,
+    )
+    .first()
+    .map(|(r, _)| r.id.clone());
     match best {
         Some(rider) => {
             assign(draft, rider, config);
@@ -910,7 +936,7 @@ fn assign_or_retry(draft: &mut Draft<'_>, attempt: u32, facts: &Facts<'_>, confi
 /// early, the deadline is put back for the time left.
 fn accept_deadline(draft: &mut Draft<'_>, event: &Envelope, facts: &Facts<'_>, config: &Config) -> Outcome {
     let deadline = draft.order.accept_deadline;
-    if !deadline.is_some_and(|d| d <= draft.now) {
+    if deadline.is_none_or(|d| d > draft.now) {
         // A queue that ignores delays, or clock skew: rather than spend
         // queue retries on it or drop a live deadline, re-arm it.
         let left = deadline.map_or(0, |d| d - draft.now);
@@ -964,7 +990,11 @@ fn sign(draft: &mut Draft<'_>, signer: Result<&WaybillSigner, &str>, facts: &Fac
     };
     let o = &draft.order;
     let (Some(station_id), Some(rider_id)) = (o.station_id.clone(), o.rider_id.clone()) else {
-        return close(draft, OrderEvent::Failed, Reason::Terminal("no station or rider".into()));
+        return close(
+            draft,
+            OrderEvent::Failed,
+            Reason::Terminal("no station or rider".into()),
+        );
     };
     let Some(station) = facts.stations.iter().find(|s| s.id == station_id) else {
         let why = format!("station {station_id} is gone");
@@ -1134,6 +1164,7 @@ impl<'a> Draft<'a> {
         debug_assert_eq!(check(&self.order), Ok(()), "decide broke an invariant");
         Decision {
             order_id: self.order.id.clone(),
+            at: self.now,
             expected_version: self.expected_version,
             order: Some(Order(self.order)),
             effects: self.effects,

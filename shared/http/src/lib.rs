@@ -438,7 +438,7 @@ pub async fn visible_order(
     ports: &impl Ports,
     principal: &Principal,
     id: &str,
-) -> Result<gasline_store::order::OrderRecord, Problem> {
+) -> Result<gasline_core::order::Order, Problem> {
     let order = gasline_store::order::load(ports.sql(), id)
         .await
         .map_err(|_| Problem::unavailable())?;
@@ -446,41 +446,55 @@ pub async fn visible_order(
         .filter(|o| match principal.role {
             Role::Ops => true,
             Role::App => o.client == principal.subject,
-            Role::Rider => o.rider_id.as_ref().is_some_and(|r| r.as_str() == principal.subject),
+            Role::Rider => o.is_assigned_to(&principal.subject),
             Role::Station => false,
         })
         .ok_or_else(|| Problem::not_found("order"))
 }
 
-/// Changes an order the caller may see, the way every HTTP command does:
-/// load it, let `build` fill a [`Change`](gasline_store::order::Change)
-/// (returning `Ok(false)` when there is nothing to do, or a problem to
-/// refuse), commit it as one batch with its events, and re-read and try
-/// again when a concurrent writer won the race. Answers `{"id", "state"}`.
+/// The problem document for a command the core refused.
+pub fn refused(refusal: gasline_core::order::Refusal) -> Problem {
+    use gasline_core::order::Refusal;
+    match refusal {
+        Refusal::NotNow { .. } => Problem::conflict(refusal.to_string()),
+        // Only reachable by a rider that cannot see the order anyway.
+        Refusal::NotAssigned => Problem::not_found("order"),
+        Refusal::Invalid(detail) => Problem::invalid(detail),
+    }
+}
+
+/// Applies a command to an order the caller may see, the way every HTTP
+/// command does: load it, ask the core, commit the decision as one batch
+/// with its events, and re-read and decide again when a concurrent writer
+/// won the race. Answers `{"id", "state"}`.
 pub async fn change_order<P: Ports>(
     ports: &P,
     principal: &Principal,
     id: &str,
-    mut build: impl FnMut(&gasline_store::order::OrderRecord, &mut gasline_store::order::Change) -> Result<bool, Problem>,
+    input: gasline_core::order::Input<'_>,
 ) -> Result<Response, Problem> {
-    use gasline_store::order::Change;
+    use gasline_core::order::{Facts, Stamp, decide};
+    let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     for _ in 0..4 {
         let order = visible_order(ports, principal, id).await?;
-        let mut change = Change::new(&order, ports.now());
-        if !build(&order, &mut change)? {
-            return Ok(json(
+        let nonce = ports.new_id();
+        let stamp = Stamp {
+            now: ports.now(),
+            id: &nonce,
+        };
+        let decision = decide(&order, input, &Facts::none(), &stamp, &config).map_err(refused)?;
+        let state = decision.order().map_or(order.state, |o| o.state);
+        let answer = || {
+            json(
                 http::StatusCode::OK,
-                &serde_json::json!({ "id": order.id, "state": order.state }),
-            ));
+                &serde_json::json!({ "id": order.id, "state": state }),
+            )
+        };
+        if decision.is_empty() {
+            return Ok(answer());
         }
-        let state = change.order.state;
-        match gasline_store::consume::commit(ports, change).await {
-            Ok(()) => {
-                return Ok(json(
-                    http::StatusCode::OK,
-                    &serde_json::json!({ "id": order.id, "state": state }),
-                ));
-            }
+        match gasline_store::order::commit(ports, &decision, None, Vec::new()).await {
+            Ok(()) => return Ok(answer()),
             Err(gasline_ports::StoreError::Conflict(_)) => continue,
             Err(_) => return Err(Problem::unavailable()),
         }

@@ -1,18 +1,15 @@
-//! What every queue consumer does around its decision: parse the envelope
-//! strictly, drop repeats, load the order, commit the change atomically with
-//! the processed-event record, then publish the outbox rows. A consumer ends
-//! each message with an [`Outcome`]; it never lets an error escape to the
-//! runtime.
+//! What every queue consumer does around the core's decision: parse the
+//! envelope strictly, drop repeats, load the order, let the handler load
+//! its facts and ask [`gasline_core::order::decide`], commit the decision
+//! atomically with the processed-event record, then publish the outbox
+//! rows. A consumer ends each message with an [`Outcome`]; it never lets an
+//! error escape to the runtime.
 
-use gasline_core::error::Failure;
 use gasline_core::event::{Consumer, Envelope};
-use gasline_ports::{Ports, SqlStore, StoreError};
+use gasline_core::order::{Decision, Order};
+use gasline_ports::{Ports, StoreError};
 
-use gasline_core::state::OrderEvent;
-
-use crate::order::{self, Change, OrderRecord, processed_statement};
-use crate::outbox;
-use crate::saga;
+use crate::order::{self, Processed};
 
 /// How a consumer finished with one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +25,7 @@ pub enum Outcome {
 #[derive(Debug)]
 pub enum Received {
     /// A first-time event for an existing order.
-    Fresh(Box<(Envelope, OrderRecord)>),
+    Fresh(Box<(Envelope, Order)>),
     /// Nothing to do: finish with this outcome.
     Done(Outcome),
 }
@@ -56,63 +53,41 @@ pub async fn receive(ports: &impl Ports, consumer: Consumer, body: &[u8]) -> Rec
     }
 }
 
-/// Commits a change as one batch, then publishes its outbox rows.
-pub async fn commit(ports: &impl Ports, change: Change) -> Result<(), StoreError> {
-    let now = change.now();
-    let (statements, rows) = change.into_statements();
-    ports.sql().batch(statements).await?;
-    outbox::publish(ports.sql(), ports.queue(), &rows, now).await;
-    Ok(())
-}
-
-/// Records that `consumer` saw `envelope` and chose to do nothing (stale or
-/// out-of-order event), so the sweeper stops re-sending it.
-pub async fn drop_stale(ports: &impl Ports, consumer: Consumer, envelope: &Envelope, why: &str) -> Outcome {
-    let statement = processed_statement(consumer, &envelope.id, envelope.order_id.as_str(), why, ports.now());
-    match ports.sql().batch(vec![statement]).await {
-        // A conflict means another delivery recorded it first: fine.
-        Ok(()) | Err(StoreError::Conflict(_)) => Outcome::Ack,
-        Err(_) => Outcome::Retry,
-    }
-}
-
-/// Runs `decide` against the freshly loaded order and commits its change,
-/// re-reading and deciding again when a concurrent writer wins the race
-/// (a conflict), up to a few times.
+/// Asks `decide` about the freshly loaded order and commits its decision
+/// with the processed-event record, re-reading and deciding again when a
+/// concurrent writer wins the race (a conflict on the order's version, the
+/// last cylinder or the rider), up to a few times.
 ///
-/// `decide` returns `Ok(Some(change))` to commit, `Ok(None)` when the event
-/// turned out to be stale, or a [`Failure`]: retryable ones are retried by
-/// the queue; a terminal one fails the order and compensates it (if the event
-/// is still live), recording why.
+/// `decide` loads what it needs and returns the core's decision, or a store
+/// error (retried by the queue). A stale event decides nothing and is only
+/// recorded as processed, so the sweeper stops re-sending it.
 pub async fn decide_and_commit<P, F>(
     ports: &P,
     consumer: Consumer,
     envelope: &Envelope,
-    first: OrderRecord,
+    first: Order,
     mut decide: F,
 ) -> Outcome
 where
     P: Ports,
-    F: AsyncFnMut(&P, &OrderRecord) -> Result<Option<Change>, Failure>,
+    F: AsyncFnMut(&P, &Order) -> Result<Decision, StoreError>,
 {
     // Orders handled together (a queue batch holds up to 10) often want the
     // same best rider: each round only one wins the conditional update and
     // the others re-read and choose again, so allow more rounds than a batch
     // has messages before asking the queue for a retry.
     const ATTEMPTS: usize = 16;
+    let processed = Some(Processed {
+        consumer,
+        event_id: &envelope.id,
+    });
     let mut order = first;
     for _ in 0..ATTEMPTS {
-        let change = match decide(ports, &order).await {
-            Ok(Some(change)) => change,
-            Ok(None) => return drop_stale(ports, consumer, envelope, "stale").await,
-            Err(Failure::Retryable(_)) => return Outcome::Retry,
-            // Retrying will not help: undo what the order holds and say why.
-            Err(Failure::Terminal(why)) => match fail_for(ports, consumer, envelope, &order, &why) {
-                Some(change) => change,
-                None => return drop_stale(ports, consumer, envelope, "terminal").await,
-            },
+        let decision = match decide(ports, &order).await {
+            Ok(decision) => decision,
+            Err(_) => return Outcome::Retry,
         };
-        match commit(ports, change).await {
+        match order::commit(ports, &decision, processed, Vec::new()).await {
             Ok(()) => return Outcome::Ack,
             Err(StoreError::Conflict(_)) => {
                 // Someone else changed the order, the stock or the rider.
@@ -131,42 +106,4 @@ where
         }
     }
     Outcome::Retry
-}
-
-/// The change that fails `order` after a terminal failure handling a live
-/// event: compensations in reverse, the reason recorded, the event marked
-/// processed. `None` when the event is no longer live (nothing to undo).
-fn fail_for(
-    ports: &impl Ports,
-    consumer: Consumer,
-    envelope: &Envelope,
-    order: &OrderRecord,
-    why: &str,
-) -> Option<Change> {
-    if !still_live(envelope, order) {
-        return None;
-    }
-    let mut change = Change::new(order, ports.now());
-    let reason = format!("terminal: {why}");
-    let mut new_id = || ports.new_id();
-    saga::close(&mut change, OrderEvent::Failed, &reason, &mut new_id).ok()?;
-    change.processed(consumer, &envelope.id, &reason);
-    Some(change)
-}
-
-/// Is `envelope` still about the order as it is now? A consumer acts only on
-/// live events; a dead letter fails the order only if its event was live.
-pub fn still_live(envelope: &Envelope, order: &OrderRecord) -> bool {
-    use gasline_core::event::EventType as T;
-    use gasline_core::state::OrderState as S;
-    let same_version = i64::try_from(envelope.seq).ok() == Some(order.version);
-    let same_assignment = envelope.payload.assignment == Some(order.assignment);
-    match envelope.kind {
-        T::OrderCreated => order.state == S::Received,
-        T::MatchRetry => order.state == S::SourceAllocated && same_version,
-        T::RiderAssigned => order.state == S::RiderAssigned && same_assignment,
-        T::RiderTimedOut => matches!(order.state, S::RiderAssigned | S::WaybillSigned) && same_assignment,
-        // Notifications and the void record never hold an order up.
-        _ => false,
-    }
 }

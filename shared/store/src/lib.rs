@@ -1,8 +1,8 @@
 //! # gasline-store
 //!
 //! Everything the functions read from and write to the SQL store, as typed
-//! operations over the [`gasline_ports::SqlStore`] port. Writes are built as
-//! statement lists and committed as one atomic batch ([`order::Change`]), so a
+//! operations over the [`gasline_ports::SqlStore`] port. The core's
+//! decisions become one atomic batch each ([`order::statements`]), so a
 //! state change, its effects, its outbox events and the processed-event
 //! record always land together or not at all.
 
@@ -11,7 +11,6 @@ pub mod migrations;
 pub mod order;
 pub mod outbox;
 pub mod riders;
-pub mod saga;
 pub mod stations;
 pub mod tokens;
 pub mod waybills;

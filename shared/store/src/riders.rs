@@ -4,7 +4,7 @@
 
 use gasline_core::Millis;
 use gasline_core::geo::GeoPoint;
-use gasline_core::matching::RiderCandidate;
+use gasline_core::matching::{RiderCandidate, RiderStatus};
 use gasline_core::types::{OrderId, RiderId};
 use gasline_ports::{SqlStore, Statement, StoreError, Value, sql};
 
@@ -25,21 +25,35 @@ pub async fn available_in_cells(sql: &impl SqlStore, cells: &[String]) -> Result
         .join(", ");
     let statement = Statement::new(
         format!(
-            "SELECT id, lat, lon, located_at FROM riders WHERE status = 'available' AND cell IN ({placeholders}) ORDER BY id"
+            "SELECT id, name, status, lat, lon, located_at FROM riders WHERE status = 'available' AND cell IN ({placeholders}) ORDER BY id"
         ),
         cells.iter().map(|c| Value::from(c.as_str())).collect(),
     );
     let rows = sql.query(statement).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(RiderCandidate {
-                id: RiderId::parse(r.text("id")?).map_err(backend)?,
-                location: GeoPoint::new(r.real("lat")?, r.real("lon")?).map_err(backend)?,
-                located_at: r.int("located_at")?,
-                available: true,
-            })
-        })
-        .collect()
+    rows.iter().map(candidate_from_row).collect()
+}
+
+fn candidate_from_row(r: &gasline_ports::Row) -> Result<RiderCandidate, StoreError> {
+    let status = r.text("status")?;
+    Ok(RiderCandidate {
+        id: RiderId::parse(r.text("id")?).map_err(backend)?,
+        name: r.text("name")?,
+        location: GeoPoint::new(r.real("lat")?, r.real("lon")?).map_err(backend)?,
+        located_at: r.int("located_at")?,
+        available: RiderStatus::parse(&status) == Some(RiderStatus::Available),
+    })
+}
+
+/// One rider as matching and signing see it, whatever its status; `None`
+/// if there is no such rider or it has never reported a position.
+pub async fn candidate(sql: &impl SqlStore, id: &RiderId) -> Result<Option<RiderCandidate>, StoreError> {
+    let rows = sql
+        .query(sql!(
+            "SELECT id, name, status, lat, lon, located_at FROM riders WHERE id = ?1 AND lat IS NOT NULL",
+            id.as_str()
+        ))
+        .await?;
+    rows.first().map(candidate_from_row).transpose()
 }
 
 /// Assigns `rider` to `order` only if the rider is still available.
@@ -68,7 +82,7 @@ pub fn free_rider(rider: &RiderId, order: &OrderId) -> Statement {
 pub struct RiderInfo {
     pub id: RiderId,
     pub name: String,
-    pub status: String,
+    pub status: RiderStatus,
     pub active_order_id: Option<String>,
     pub location: Option<GeoPoint>,
     pub located_at: Option<Millis>,
@@ -90,7 +104,10 @@ pub async fn info(sql: &impl SqlStore, id: &RiderId) -> Result<Option<RiderInfo>
             Ok(RiderInfo {
                 id: id.clone(),
                 name: r.text("name")?,
-                status: r.text("status")?,
+                status: {
+                    let name = r.text("status")?;
+                    RiderStatus::parse(&name).ok_or_else(|| backend(format!("unknown rider status {name:?}")))?
+                },
                 active_order_id: r.opt_text("active_order_id")?,
                 location,
                 located_at: r.opt_int("located_at")?,
@@ -115,7 +132,7 @@ pub fn update_location(rider: &RiderId, at: GeoPoint, available: Option<bool>, n
         exactly_one_row(),
     ];
     if let Some(available) = available {
-        let status = if available { "available" } else { "offline" };
+        let status = RiderStatus::on_duty(available).as_str();
         stmts.push(sql!(
             "UPDATE riders SET status = ?2 WHERE id = ?1 AND status <> 'assigned'",
             rider.as_str(),

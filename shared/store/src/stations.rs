@@ -23,17 +23,32 @@ pub async fn candidates_near(
     let dlon = dlat / center.lat.to_radians().cos().max(0.01);
     let rows = sql
         .query(sql!(
-            "SELECT s.id, s.name, s.lat, s.lon, s.monitored, s.suspended, k.spec, k.on_hand - k.locked AS available \
-             FROM stations s LEFT JOIN station_stock k ON k.station_id = s.id \
-             WHERE s.lat BETWEEN ?1 AND ?2 AND s.lon BETWEEN ?3 AND ?4 ORDER BY s.id",
+            format!("{CANDIDATE_SELECT} WHERE s.lat BETWEEN ?1 AND ?2 AND s.lon BETWEEN ?3 AND ?4 ORDER BY s.id"),
             center.lat - dlat,
             center.lat + dlat,
             center.lon - dlon,
             center.lon + dlon
         ))
         .await?;
+    candidates_from_rows(&rows)
+}
+
+/// One station with its unlocked stock, or `None` if there is no such station.
+pub async fn candidate(sql: &impl SqlStore, id: &StationId) -> Result<Option<StationCandidate>, StoreError> {
+    let rows = sql
+        .query(sql!(format!("{CANDIDATE_SELECT} WHERE s.id = ?1"), id.as_str()))
+        .await?;
+    Ok(candidates_from_rows(&rows)?.into_iter().next())
+}
+
+const CANDIDATE_SELECT: &str = "SELECT s.id, s.name, s.lat, s.lon, s.monitored, s.suspended, k.spec, \
+     k.on_hand - k.locked AS available FROM stations s LEFT JOIN station_stock k ON k.station_id = s.id";
+
+/// Stations from rows of [`CANDIDATE_SELECT`] ordered by station id (one
+/// row per station and spec).
+fn candidates_from_rows(rows: &[gasline_ports::Row]) -> Result<Vec<StationCandidate>, StoreError> {
     let mut out: Vec<StationCandidate> = Vec::new();
-    for row in &rows {
+    for row in rows {
         let id = row.text("id")?;
         if out.last().is_none_or(|s| s.id.as_str() != id) {
             out.push(StationCandidate {

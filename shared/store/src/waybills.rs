@@ -2,6 +2,7 @@
 
 use gasline_core::Millis;
 use gasline_core::types::{OrderId, RiderId};
+use gasline_core::waybill::WaybillStatus;
 use gasline_ports::{SqlStore, Statement, StoreError, sql};
 
 /// Statements that store a signed waybill and put it in the rider's inbox.
@@ -53,7 +54,7 @@ pub struct StoredWaybill {
     pub id: String,
     pub order_id: String,
     pub rider_id: String,
-    pub status: String,
+    pub status: WaybillStatus,
     /// The signed waybill JSON.
     pub document: String,
     pub void_reason: Option<String>,
@@ -69,7 +70,11 @@ fn from_rows(rows: &[gasline_ports::Row]) -> Result<Vec<StoredWaybill>, StoreErr
                 id: r.text("id")?,
                 order_id: r.text("order_id")?,
                 rider_id: r.text("rider_id")?,
-                status: r.text("status")?,
+                status: {
+                    let name = r.text("status")?;
+                    WaybillStatus::parse(&name)
+                        .ok_or_else(|| StoreError::Backend(format!("unknown waybill status {name:?}")))?
+                },
                 document: r.text("document")?,
                 void_reason: r.opt_text("void_reason")?,
                 voided_at: r.opt_int("voided_at")?,

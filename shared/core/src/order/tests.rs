@@ -315,10 +315,7 @@ fn every_decision_is_consistent() {
             assert_eq!(decision.expected_version(), order.version, "{what}");
             let Some(after) = decision.order() else {
                 assert!(
-                    decision
-                        .effects()
-                        .iter()
-                        .all(|e| matches!(e, Effect::BuryEvent { .. })),
+                    decision.effects().iter().all(|e| matches!(e, Effect::BuryEvent { .. })),
                     "{what}: an unchanged order has no effects but the dead letter mark"
                 );
                 continue;
@@ -353,7 +350,10 @@ fn every_decision_is_consistent() {
             unique.dedup();
             assert_eq!(unique.len(), ids.len(), "{what}: event ids are unique");
 
-            if matches!(after.state, OrderState::Cancelled | OrderState::Failed | OrderState::Rejected) {
+            if matches!(
+                after.state,
+                OrderState::Cancelled | OrderState::Failed | OrderState::Rejected
+            ) {
                 let undone: Vec<Compensation> = decision
                     .effects()
                     .iter()
@@ -452,7 +452,14 @@ fn a_match_retry_from_an_older_version_is_stale() {
     let order = order_in(OrderState::SourceAllocated);
     let mut old = event_for(&order, EventType::MatchRetry);
     old.seq -= 1;
-    let d = decide(&order, Input::MatchRetry(&old), &world.facts(), &STAMP, &Config::default()).unwrap();
+    let d = decide(
+        &order,
+        Input::MatchRetry(&old),
+        &world.facts(),
+        &STAMP,
+        &Config::default(),
+    )
+    .unwrap();
     assert!(d.is_empty());
     assert_eq!(d.outcome(), &Outcome::Stale);
 }
@@ -466,13 +473,27 @@ fn the_night_rule_rejects_unmonitored_stations_and_spares_monitored_ones() {
     for r in &mut world.riders {
         r.located_at = MIDNIGHT - 1_000;
     }
-    let d = decide(&order, Input::Created(&created), &world.facts(), &night, &Config::default()).unwrap();
+    let d = decide(
+        &order,
+        Input::Created(&created),
+        &world.facts(),
+        &night,
+        &Config::default(),
+    )
+    .unwrap();
     assert_eq!(
         d.order().unwrap().reason,
         Some(Reason::Rejected(Rejection::NightSafety))
     );
     world.stations = vec![station("s1", true)];
-    let d = decide(&order, Input::Created(&created), &world.facts(), &night, &Config::default()).unwrap();
+    let d = decide(
+        &order,
+        Input::Created(&created),
+        &world.facts(),
+        &night,
+        &Config::default(),
+    )
+    .unwrap();
     assert_eq!(d.order().unwrap().state, OrderState::RiderAssigned);
 }
 
@@ -490,7 +511,12 @@ fn a_rider_timeout_voids_frees_excludes_and_reassigns() {
     let undo: Vec<&Effect> = d
         .effects()
         .iter()
-        .filter(|e| matches!(e, Effect::VoidWaybill { .. } | Effect::FreeRider { .. } | Effect::ReleaseStock))
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::VoidWaybill { .. } | Effect::FreeRider { .. } | Effect::ReleaseStock
+            )
+        })
         .collect();
     assert_eq!(
         undo,
@@ -682,7 +708,10 @@ fn placing_an_order_emits_order_created_at_version_one() {
     let d = Order::place(new, f.id.clone(), &STAMP);
     assert_eq!(d.expected_version(), 0);
     let order = d.order().unwrap();
-    assert_eq!((order.state, order.version, order.created_at), (OrderState::Received, 1, NOW));
+    assert_eq!(
+        (order.state, order.version, order.created_at),
+        (OrderState::Received, 1, NOW)
+    );
     let (event, at) = d.events().next().unwrap();
     assert_eq!((event.kind, event.seq, at), (EventType::OrderCreated, 1, None));
 }
@@ -717,6 +746,9 @@ fn reasons_round_trip_through_their_wire_text() {
     for r in reasons {
         assert_eq!(Reason::parse(&r.to_string()), Ok(r.clone()), "{r}");
     }
-    assert_eq!(Reason::DeadLetter(EventType::OrderCreated).to_string(), "dead_letter: order.created");
+    assert_eq!(
+        Reason::DeadLetter(EventType::OrderCreated).to_string(),
+        "dead_letter: order.created"
+    );
     assert!(Reason::parse("whatever").is_err());
 }
