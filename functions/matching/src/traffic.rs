@@ -12,9 +12,10 @@
 
 use std::collections::HashMap;
 
+use gasline_core::breaker::Breaker;
 use gasline_core::config::Config;
 use gasline_core::geo::GeoPoint;
-use gasline_core::matching::static_traffic_factor;
+use gasline_core::matching::{plausible_traffic_factor, static_traffic_factor};
 use gasline_ports::{HttpClient, KvStore, Ports};
 use serde::Deserialize;
 
@@ -23,10 +24,6 @@ const OPEN_UNTIL_KEY: &str = "gis:open_until";
 
 fn cache_key(cell: &str) -> String {
     format!("traffic:{cell}")
-}
-
-fn plausible(factor: f64) -> Option<f64> {
-    (factor.is_finite() && (1.0..=10.0).contains(&factor)).then_some(factor)
 }
 
 async fn kv_number(ports: &impl Ports, key: &str) -> Option<f64> {
@@ -55,20 +52,33 @@ async fn ask_gis(ports: &impl Ports, url: &str, cells: &[String], config: &Confi
         .map(|a| a.factors)
 }
 
-/// Records a GIS success or failure in the breaker.
-async fn record(ports: &impl Ports, ok: bool, config: &Config) {
-    let kv = ports.kv();
-    if ok {
-        let _ = kv.delete(FAILURES_KEY).await;
-        return;
+/// The breaker's state as the key-value store has it (eventually
+/// consistent: at worst a few extra calls are tried).
+async fn load_breaker(ports: &impl Ports) -> Breaker {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Breaker {
+        failures: kv_number(ports, FAILURES_KEY).await.map_or(0, |n| n.max(0.0) as u32),
+        open_until: kv_number(ports, OPEN_UNTIL_KEY).await.map(|n| n as i64),
     }
-    let failures = kv_number(ports, FAILURES_KEY).await.unwrap_or(0.0) + 1.0;
-    if failures >= f64::from(config.gis_breaker_failures) {
-        let until = ports.now() + config.gis_breaker_open_ms;
+}
+
+/// Records a GIS success or failure: the core's [`Breaker::after`], written back.
+async fn record(ports: &impl Ports, before: Breaker, ok: bool, config: &Config) {
+    let after = before.after(ok, ports.now(), config.gis_breaker());
+    let kv = ports.kv();
+    if after.open_until != before.open_until
+        && let Some(until) = after.open_until
+    {
         let _ = kv.put(OPEN_UNTIL_KEY, until.to_string().as_bytes(), None).await;
-        let _ = kv.delete(FAILURES_KEY).await;
+    }
+    if after.failures == 0 {
+        if before.failures != 0 {
+            let _ = kv.delete(FAILURES_KEY).await;
+        }
     } else {
-        let _ = kv.put(FAILURES_KEY, failures.to_string().as_bytes(), Some(600)).await;
+        let _ = kv
+            .put(FAILURES_KEY, after.failures.to_string().as_bytes(), Some(600))
+            .await;
     }
 }
 
@@ -81,7 +91,10 @@ pub async fn traffic_map(ports: &impl Ports, points: &[GeoPoint], config: &Confi
     let mut map = HashMap::new();
     let mut missing = Vec::new();
     for cell in cells {
-        match kv_number(ports, &cache_key(&cell)).await.and_then(plausible) {
+        match kv_number(ports, &cache_key(&cell))
+            .await
+            .and_then(plausible_traffic_factor)
+        {
             Some(f) => {
                 map.insert(cell, f);
             }
@@ -90,15 +103,12 @@ pub async fn traffic_map(ports: &impl Ports, points: &[GeoPoint], config: &Confi
     }
     let gis_url = ports.variable("gis_url").await.filter(|u| !u.is_empty());
     if let (Some(url), false) = (gis_url, missing.is_empty()) {
-        #[allow(clippy::cast_precision_loss)]
-        let open = kv_number(ports, OPEN_UNTIL_KEY)
-            .await
-            .is_some_and(|until| until > ports.now() as f64);
-        if !open {
+        let breaker = load_breaker(ports).await;
+        if breaker.allows(ports.now()) {
             let answer = ask_gis(ports, &url, &missing, config).await;
-            record(ports, answer.is_some(), config).await;
+            record(ports, breaker, answer.is_some(), config).await;
             for (cell, factor) in answer.unwrap_or_default() {
-                if let (Some(f), true) = (plausible(factor), missing.contains(&cell)) {
+                if let (Some(f), true) = (plausible_traffic_factor(factor), missing.contains(&cell)) {
                     let ttl = Some(config.traffic_cache_ttl_s);
                     let _ = ports.kv().put(&cache_key(&cell), f.to_string().as_bytes(), ttl).await;
                     map.insert(cell, f);

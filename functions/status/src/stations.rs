@@ -1,16 +1,16 @@
 //! Station telemetry (bridged from the stations' MQTT sensors): counted
-//! stock per spec and sensor readings. A leak at or above the alarm level
-//! suspends the station from matching at once; stock of some spec below the
-//! threshold for longer than the hold time suspends it too (low-stock hold);
-//! a clean report lifts either.
+//! stock per spec and sensor readings. Parses and authenticates the report,
+//! loads the station's last readings and stock, and stores what the core's
+//! [`gasline_core::telemetry::assess`] says (readings, leak or low-stock hold).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use gasline_core::telemetry;
 use gasline_core::types::{CylinderSpec, StationId};
 use gasline_http::{Problem, Request, Response, authenticate, json, read_json};
 use gasline_ports::{Ports, SqlStore, StoreError};
-use gasline_store::stations::{self, Telemetry};
+use gasline_store::stations;
 use gasline_store::tokens::Role;
 use http::StatusCode;
 use serde::de::{self, MapAccess, Visitor};
@@ -63,63 +63,31 @@ pub(crate) async fn telemetry(request: &Request, id: &str, ports: &impl Ports) -
     let station = StationId::parse(id).map_err(|_| Problem::not_found("station"))?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     let report: Report = read_json(request, config.max_body_bytes)?;
-    if report.stock.values().any(|n| *n > 100_000) {
-        return Err(Problem::invalid("stock: counts above 100000 are not plausible"));
-    }
-    if report.leak_ppm.is_some_and(|v| !v.is_finite() || v < 0.0) {
-        return Err(Problem::invalid("leak_ppm: must be a non-negative number"));
-    }
-    if report
-        .temperature_c
-        .is_some_and(|v| !v.is_finite() || !(-60.0..=150.0).contains(&v))
-    {
-        return Err(Problem::invalid("temperature_c: must be between -60 and 150"));
-    }
+    let report = telemetry::Report {
+        stock: report.stock,
+        leak_ppm: report.leak_ppm,
+        temperature_c: report.temperature_c,
+    };
+    report.check().map_err(|e| Problem::invalid(e.to_string()))?;
     let now = ports.now();
     let previous = stations::sensors(ports.sql(), &station)
         .await
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(|| Problem::not_found("station"))?;
-    let counted = stations::stock(ports.sql(), &station)
+    let on_hand: BTreeMap<CylinderSpec, u32> = stations::stock(ports.sql(), &station)
         .await
-        .map_err(|_| Problem::unavailable())?;
-
-    // A reading left out of a report keeps its last value: a report without
-    // `leak_ppm` must not lift a leak alarm, nor one without stock a hold.
-    let leak_ppm = report.leak_ppm.or(previous.leak_ppm);
-    let temperature_c = report.temperature_c.or(previous.temperature_c);
-    let mut counts: BTreeMap<CylinderSpec, u32> = counted.iter().map(|(spec, on_hand, _)| (*spec, *on_hand)).collect();
-    counts.extend(report.stock.iter().map(|(s, n)| (*s, *n)));
-    let low = counts.values().any(|n| *n < config.low_stock_threshold);
-    let low_since = if low {
-        Some(previous.low_stock_since.unwrap_or(now))
-    } else {
-        None
-    };
-    let leak = leak_ppm.is_some_and(|ppm| ppm >= config.leak_alarm_ppm);
-    let suspend = if leak {
-        Some("leak_alarm")
-    } else if low_since.is_some_and(|since| now - since >= config.low_stock_hold_ms) {
-        Some("low_stock_hold")
-    } else {
-        None
-    };
-    let telemetry = Telemetry {
-        stock: report.stock.iter().map(|(s, n)| (*s, *n)).collect(),
-        leak_ppm,
-        temperature_c,
-    };
-    match ports
-        .sql()
-        .batch(stations::record_telemetry(
-            &station, &telemetry, suspend, low_since, now,
-        ))
-        .await
-    {
+        .map_err(|_| Problem::unavailable())?
+        .into_iter()
+        .map(|(spec, on_hand, _)| (spec, on_hand))
+        .collect();
+    let assessment = telemetry::assess(previous, &on_hand, &report, now, &config);
+    let statements = stations::record_telemetry(&station, &report.stock, &assessment, now);
+    match ports.sql().batch(statements).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(Problem::not_found("station")),
         Err(_) => return Err(Problem::unavailable()),
     }
+    let suspend = assessment.hold.map(telemetry::Hold::as_str);
     let stock: Vec<_> = stations::stock(ports.sql(), &station)
         .await
         .map_err(|_| Problem::unavailable())?

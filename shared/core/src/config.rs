@@ -87,6 +87,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The GIS traffic service's circuit breaker.
+    pub fn gis_breaker(&self) -> crate::breaker::Policy {
+        crate::breaker::Policy {
+            failures_to_open: self.gis_breaker_failures,
+            open_ms: self.gis_breaker_open_ms,
+        }
+    }
+
     /// Is `minute_of_day` (local) inside the night window? The window may wrap
     /// midnight (22:00–06:00) or not (01:00–05:00).
     pub fn is_night(&self, minute_of_day: u32) -> bool {

@@ -8,6 +8,7 @@
 //! Module map:
 //! - [`types`]: validated values (ids, phone, address, cylinder specs, quantities).
 //! - [`geo`]: coordinates, distances and geohash cells for the spatial index.
+//! - [`breaker`]: the circuit-breaker policy for outside systems.
 //! - [`config`]: the tunables (radii, night window, timeouts, retry limits).
 //! - [`state`]: the order state machine as a transition table.
 //! - [`event`]: the event envelope that chains the saga.
@@ -17,9 +18,11 @@
 //! - [`waybill`]: the e-waybill and its canonical bytes.
 //! - [`signature`]: SM2-with-SM3 signing, verification and key handling.
 //! - [`sla`]: per-step latency against the service levels.
+//! - [`telemetry`]: station holds from device reports (leak alarm, low stock).
 //! - [`time`]: calendar arithmetic on timestamps passed in.
 //! - [`error`]: the retryable/terminal split every handler relies on.
 
+pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -29,6 +32,7 @@ pub mod order;
 pub mod signature;
 pub mod sla;
 pub mod state;
+pub mod telemetry;
 pub mod time;
 pub mod types;
 pub mod waybill;

@@ -176,6 +176,12 @@ pub fn static_traffic_factor(now: Millis, config: &Config) -> TrafficFactor {
     }
 }
 
+/// A traffic factor from outside (GIS answer, cache) if it is believable:
+/// finite, between 1.0 (free flow) and 10.0.
+pub fn plausible_traffic_factor(factor: f64) -> Option<TrafficFactor> {
+    (factor.is_finite() && (1.0..=10.0).contains(&factor)).then_some(factor)
+}
+
 /// Estimated seconds to travel `distance_m` under `traffic`.
 pub fn travel_seconds(distance_m: f64, traffic: TrafficFactor, config: &Config) -> f64 {
     distance_m / config.rider_speed_mps * traffic.max(1.0)

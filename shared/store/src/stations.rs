@@ -3,7 +3,10 @@
 
 use gasline_core::Millis;
 use gasline_core::geo::GeoPoint;
+use std::collections::BTreeMap;
+
 use gasline_core::matching::StationCandidate;
+use gasline_core::telemetry::{Assessment, Hold, Readings};
 use gasline_core::types::{CylinderSpec, Items, OrderId, StationId};
 use gasline_ports::{SqlStore, Statement, StoreError, sql};
 
@@ -159,14 +162,6 @@ pub async fn info(sql: &impl SqlStore, id: &StationId) -> Result<Option<StationI
         .transpose()
 }
 
-/// A telemetry report from a station device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Telemetry {
-    pub stock: Vec<(CylinderSpec, u32)>,
-    pub leak_ppm: Option<f64>,
-    pub temperature_c: Option<f64>,
-}
-
 /// Stock per spec: on hand and locked.
 pub async fn stock(sql: &impl SqlStore, id: &StationId) -> Result<Vec<(CylinderSpec, u32, u32)>, StoreError> {
     let rows = sql
@@ -184,19 +179,18 @@ pub async fn stock(sql: &impl SqlStore, id: &StationId) -> Result<Vec<(CylinderS
         .collect()
 }
 
-/// Records a telemetry report: counted stock replaces `on_hand`, but never
-/// below what is locked for live orders (those cylinders are promised; the
-/// CHECK would refuse it), sensor readings are stored, and the station is
-/// suspended or released per the rules decided by the caller.
+/// Records a telemetry report as the core assessed it: counted stock
+/// replaces `on_hand`, but never below what is locked for live orders (those
+/// cylinders are promised; the CHECK would refuse it), the readings are
+/// stored, and the station is held or released.
 pub fn record_telemetry(
     id: &StationId,
-    t: &Telemetry,
-    suspend: Option<&str>,
-    low_stock_since: Option<Millis>,
+    counted: &BTreeMap<CylinderSpec, u32>,
+    assessment: &Assessment,
     now: Millis,
 ) -> Vec<Statement> {
     let mut stmts = Vec::new();
-    for (spec, count) in &t.stock {
+    for (spec, count) in counted {
         stmts.push(sql!(
             "INSERT INTO station_stock (station_id, spec, on_hand, locked) VALUES (?1, ?2, ?3, 0) \
              ON CONFLICT (station_id, spec) DO UPDATE SET on_hand = MAX(excluded.on_hand, station_stock.locked)",
@@ -205,32 +199,25 @@ pub fn record_telemetry(
             *count
         ));
     }
+    let r = &assessment.readings;
+    let hold = assessment.hold.map(Hold::as_str);
     stmts.push(sql!(
         "UPDATE stations SET leak_ppm = ?2, temperature_c = ?3, telemetry_at = ?4, suspended = ?5, suspend_reason = ?6, \
          low_stock_since = ?7 WHERE id = ?1",
         id.as_str(),
-        t.leak_ppm,
-        t.temperature_c,
+        r.leak_ppm,
+        r.temperature_c,
         now,
-        suspend.is_some(),
-        suspend,
-        low_stock_since
+        hold.is_some(),
+        hold,
+        r.low_stock_since
     ));
     stmts.push(exactly_one_row());
     stmts
 }
 
-/// A station's last sensor readings and low-stock clock.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sensors {
-    pub leak_ppm: Option<f64>,
-    pub temperature_c: Option<f64>,
-    /// When counts first fell below the threshold (cleared when restocked).
-    pub low_stock_since: Option<Millis>,
-}
-
 /// The station's last readings, or `None` if there is no such station.
-pub async fn sensors(sql: &impl SqlStore, id: &StationId) -> Result<Option<Sensors>, StoreError> {
+pub async fn sensors(sql: &impl SqlStore, id: &StationId) -> Result<Option<Readings>, StoreError> {
     let rows = sql
         .query(sql!(
             "SELECT leak_ppm, temperature_c, low_stock_since FROM stations WHERE id = ?1",
@@ -243,7 +230,7 @@ pub async fn sensors(sql: &impl SqlStore, id: &StationId) -> Result<Option<Senso
     };
     rows.first()
         .map(|r| {
-            Ok(Sensors {
+            Ok(Readings {
                 leak_ppm: real(r, "leak_ppm")?,
                 temperature_c: real(r, "temperature_c")?,
                 low_stock_since: r.opt_int("low_stock_since")?,
