@@ -150,9 +150,10 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
     let key = idempotency_key(request)?;
     let body: NewOrder = read_json(request, config.max_body_bytes)?;
     let request_hash = hash_secret(&String::from_utf8_lossy(request.body()));
-    if let Some(response) = replay(ports, &principal, &key, &request_hash).await? {
-        return Ok(response);
-    }
+    // No lookup first: the key's row goes into the order's batch, and a
+    // repeat of the key makes that batch fail as a conflict; only then is
+    // the earlier request read (a retry is the rare case, the new order the
+    // hot one).
 
     let now = ports.now();
     let id = OrderId::parse(ports.new_id()).map_err(|_| Problem::unavailable())?;
@@ -189,7 +190,8 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
     );
     match order::commit(ports, &decision, None, vec![key_row]).await {
         Ok(()) => {}
-        // The same key raced in concurrently: answer as for a replay.
+        // The key was used before (a retry), or raced in concurrently:
+        // answer as for a replay.
         Err(StoreError::Conflict(_)) => {
             return replay(ports, &principal, &key, &request_hash)
                 .await?

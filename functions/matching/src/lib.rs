@@ -26,28 +26,22 @@ use gasline_core::matching::{RiderCandidate, StationCandidate, static_traffic_fa
 use gasline_core::order::{Decision, Facts, Input, Order, Stamp, decide};
 use gasline_core::state::OrderState;
 use gasline_ports::{Ports, StoreError};
-use gasline_store::consume::{self, Outcome, Received};
+use gasline_store::consume::{self, Outcome};
 use gasline_store::{riders, stations};
 
 /// Handles one queue message.
 pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
-    let (envelope, order) = match consume::receive(ports, Consumer::Matching, body).await {
-        Received::Fresh(fresh) => *fresh,
-        Received::Done(outcome) => return outcome,
-    };
-    if !matches!(
-        envelope.kind,
-        EventType::OrderCreated | EventType::MatchRetry | EventType::RiderTimedOut
-    ) {
-        return Outcome::Ack;
-    }
     let Ok(config) = gasline_store::config(ports).await else {
         return Outcome::Retry;
     };
-    let (env, config) = (&envelope, &config);
-    consume::decide_and_commit(ports, Consumer::Matching, env, order, async |p, o: &Order| {
-        match_order(p, o, env, config).await
-    })
+    let config = &config;
+    consume::run(
+        ports,
+        Consumer::Matching,
+        body,
+        |_| Vec::new(),
+        async |p, event: &Envelope, o: &Order, _| match_order(p, o, event, config).await,
+    )
     .await
 }
 

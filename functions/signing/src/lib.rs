@@ -23,31 +23,37 @@ use gasline_core::event::{Consumer, Envelope, EventType};
 use gasline_core::order::{Decision, Facts, Input, Order, Stamp, VoidedWaybill, decide, sign_void_record};
 use gasline_core::signature::{DEFAULT_SIGNER_ID, WaybillSigner};
 use gasline_core::waybill::WaybillStatus;
-use gasline_ports::{Ports, StoreError};
-use gasline_store::consume::{self, Outcome, Received};
+use gasline_ports::{Ports, Row, Statement, StoreError};
+use gasline_store::consume::{self, Outcome};
 use gasline_store::{riders, stations, waybills};
 
 /// Handles one queue message.
 pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
-    let (envelope, order) = match consume::receive(ports, Consumer::Signing, body).await {
-        Received::Fresh(fresh) => *fresh,
-        Received::Done(outcome) => return outcome,
-    };
-    let env = &envelope;
-    match envelope.kind {
-        EventType::RiderAssigned => {
-            consume::decide_and_commit(ports, Consumer::Signing, env, order, async |p, o: &Order| {
-                sign_waybill(p, o, env).await
-            })
-            .await
-        }
-        EventType::WaybillVoided => {
-            consume::decide_and_commit(ports, Consumer::Signing, env, order, async |p, o: &Order| {
-                sign_void(p, o, env).await
-            })
-            .await
-        }
-        _ => Outcome::Ack,
+    consume::run(
+        ports,
+        Consumer::Signing,
+        body,
+        reads,
+        async |p, event: &Envelope, o: &Order, rows: &[Vec<Row>]| match event.kind {
+            EventType::RiderAssigned => sign_waybill(p, o, event, rows).await,
+            _ => sign_void(p, o, rows).await,
+        },
+    )
+    .await
+}
+
+/// What to read with the order, from the ids the event carries:
+/// `rider.assigned` names the station and the rider (read as `[station,
+/// rider]`), `waybill.voided` the waybill.
+fn reads(event: &Envelope) -> Vec<Statement> {
+    let p = &event.payload;
+    match (event.kind, &p.station_id, &p.rider_id, &p.waybill_id) {
+        (EventType::RiderAssigned, Some(station), Some(rider), _) => vec![
+            stations::candidate_statement(station),
+            riders::candidate_statement(rider),
+        ],
+        (EventType::WaybillVoided, _, _, Some(waybill)) => vec![waybills::by_id_statement(waybill)],
+        _ => Vec::new(),
     }
 }
 
@@ -80,19 +86,39 @@ async fn signer(ports: &impl Ports) -> Result<Arc<WaybillSigner>, String> {
     Ok(signer)
 }
 
-/// `rider.assigned`: loads the order's station and rider and the signer,
-/// and lets the core sign and issue the waybill (or fail the order).
-async fn sign_waybill(ports: &impl Ports, order: &Order, event: &Envelope) -> Result<Decision, StoreError> {
+/// `rider.assigned`: the order's station and rider (read with the order
+/// when the event named them, else now) and the signer; the core signs and
+/// issues the waybill, or fails the order.
+async fn sign_waybill(
+    ports: &impl Ports,
+    order: &Order,
+    event: &Envelope,
+    rows: &[Vec<Row>],
+) -> Result<Decision, StoreError> {
     if !order.is_live(event) {
         return Ok(Decision::stale(order, ports.now()));
     }
     let config = gasline_store::config(ports).await.map_err(StoreError::Backend)?;
-    let mut stations = Vec::new();
-    if let Some(id) = &order.station_id {
+    let (mut stations, mut riders) = (Vec::new(), Vec::new());
+    if let [station_rows, rider_rows] = rows {
+        stations = stations::candidates_from_rows(station_rows)?;
+        riders = rider_rows
+            .iter()
+            .map(riders::candidate_from_row)
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(id) = order
+        .station_id
+        .as_ref()
+        .filter(|id| !stations.iter().any(|s| s.id == **id))
+    {
         stations.extend(stations::candidate(ports.sql(), id).await?);
     }
-    let mut riders = Vec::new();
-    if let Some(id) = &order.rider_id {
+    if let Some(id) = order
+        .rider_id
+        .as_ref()
+        .filter(|id| !riders.iter().any(|r| r.id == **id))
+    {
         riders.extend(riders::candidate(ports.sql(), id).await?);
     }
     let signer = signer(ports).await;
@@ -114,11 +140,11 @@ async fn sign_waybill(ports: &impl Ports, order: &Order, event: &Envelope) -> Re
 }
 
 /// `waybill.voided`: sign the void record of a waybill that was withdrawn.
-async fn sign_void(ports: &impl Ports, order: &Order, event: &Envelope) -> Result<Decision, StoreError> {
-    let Some(waybill_id) = event.payload.waybill_id.as_deref() else {
-        return Ok(Decision::stale(order, ports.now()));
+async fn sign_void(ports: &impl Ports, order: &Order, rows: &[Vec<Row>]) -> Result<Decision, StoreError> {
+    let stored = match rows.first() {
+        Some(rows) => waybills::first_of(rows)?,
+        None => None,
     };
-    let stored = waybills::by_id(ports.sql(), waybill_id).await?;
     let Some(stored) = stored
         .filter(|w| w.status == WaybillStatus::Void && w.void_record.is_none() && w.order_id == order.id.as_str())
     else {

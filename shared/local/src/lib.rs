@@ -148,6 +148,17 @@ impl System {
         }
     }
 
+    /// Delivers the one message due first, if any, and returns its topic
+    /// (tests that follow an order step by step).
+    pub fn deliver_one(&self) -> Option<String> {
+        let delivery = self.services.queue.pop_due(self.now())?;
+        let topic = delivery.message.topic.clone();
+        self.stats.borrow_mut().delivered += 1;
+        let outcome = block_on(self.dispatch(&delivery));
+        self.settle(delivery, outcome);
+        Some(topic)
+    }
+
     /// Acknowledges, retries with backoff, or dead-letters one delivery.
     fn settle(&self, delivery: Delivery, outcome: Outcome) {
         {

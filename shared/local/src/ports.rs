@@ -40,6 +40,11 @@ impl SqlStore for InterleavedSql<'_> {
         self.inner.query(statement).await
     }
 
+    async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        YieldNow(false).await;
+        self.inner.query_many(statements).await
+    }
+
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
         YieldNow(false).await;
         self.inner.batch(statements).await

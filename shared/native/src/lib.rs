@@ -38,7 +38,7 @@ pub use kv::MemoryKv;
 pub use ports::{NativePorts, NativeServices};
 pub use queue::{Delivery, Faults, FaultyQueue, QueueStats};
 pub use rng::SeededRng;
-pub use sqlite::{MIGRATIONS, MIGRATIONS_TABLE, MigrationError, SqliteStore};
+pub use sqlite::{MIGRATIONS, MIGRATIONS_TABLE, MigrationError, RoundTrips, SqliteStore};
 pub use variables::NativeVariables;
 
 #[cfg(test)]

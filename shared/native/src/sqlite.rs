@@ -9,6 +9,7 @@
 //! else is [`StoreError::Backend`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +47,34 @@ pub struct MigrationError {
 #[derive(Debug)]
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    round_trips: RoundTripCounter,
+}
+
+/// Calls made through the port: what each would cost on a remote store
+/// (D1, libSQL), where every call is a network round trip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundTrips {
+    /// `query` and `query_many` calls (a `query_many` is one).
+    pub reads: u64,
+    /// `batch` calls (atomic write batches).
+    pub writes: u64,
+}
+
+impl std::ops::Sub for RoundTrips {
+    type Output = RoundTrips;
+
+    fn sub(self, earlier: RoundTrips) -> RoundTrips {
+        RoundTrips {
+            reads: self.reads - earlier.reads,
+            writes: self.writes - earlier.writes,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct RoundTripCounter {
+    reads: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl SqliteStore {
@@ -74,6 +103,7 @@ impl SqliteStore {
         }
         Ok(Self {
             connection: Mutex::new(connection),
+            round_trips: RoundTripCounter::default(),
         })
     }
 
@@ -164,6 +194,14 @@ impl SqliteStore {
         self.lock().execute_batch(sql).map_err(map_error)
     }
 
+    /// Port calls so far (see [`RoundTrips`]).
+    pub fn round_trips(&self) -> RoundTrips {
+        RoundTrips {
+            reads: self.round_trips.reads.load(Ordering::Relaxed),
+            writes: self.round_trips.writes.load(Ordering::Relaxed),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction open
         // (rusqlite's `Transaction` rolls back on drop), so the connection
@@ -174,11 +212,19 @@ impl SqliteStore {
 
 impl SqlStore for SqliteStore {
     async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        self.round_trips.reads.fetch_add(1, Ordering::Relaxed);
         let connection = self.lock();
         run_statement(&connection, &statement, true)
     }
 
+    async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.round_trips.reads.fetch_add(1, Ordering::Relaxed);
+        let connection = self.lock();
+        statements.iter().map(|s| run_statement(&connection, s, true)).collect()
+    }
+
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        self.round_trips.writes.fetch_add(1, Ordering::Relaxed);
         let mut connection = self.lock();
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)

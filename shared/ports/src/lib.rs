@@ -165,6 +165,17 @@ pub trait SqlStore {
     /// Runs one read statement and returns its rows.
     async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError>;
 
+    /// Runs several read statements in one round trip (D1: one `batch`
+    /// call), answering the rows of each in order. Platforms whose store is
+    /// in-process run them one after the other.
+    async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let mut out = Vec::with_capacity(statements.len());
+        for statement in statements {
+            out.push(self.query(statement).await?);
+        }
+        Ok(out)
+    }
+
     /// Runs the statements as one atomic unit: all take effect or none do.
     /// This is the only atomic unit the handlers assume (D1 has no
     /// interactive transactions).

@@ -1,13 +1,14 @@
 //! What every queue consumer does around the core's decision: parse the
-//! envelope strictly, drop repeats, load the order, let the handler load
-//! its facts and ask [`gasline_core::order::decide`], commit the decision
-//! atomically with the processed-event record, then publish the outbox
-//! rows. A consumer ends each message with an [`Outcome`]; it never lets an
-//! error escape to the runtime.
+//! envelope strictly, load the order together with whether this event was
+//! processed already and with the handler's own facts (one read round
+//! trip), let the handler ask [`gasline_core::order::decide`], commit the
+//! decision atomically with the processed-event record, then publish the
+//! outbox rows. A consumer ends each message with an [`Outcome`]; it never
+//! lets an error escape to the runtime.
 
 use gasline_core::event::{Consumer, Envelope};
 use gasline_core::order::{Decision, Order};
-use gasline_ports::{Ports, StoreError};
+use gasline_ports::{Ports, Row, SqlStore, Statement, StoreError};
 
 use crate::order::{self, Processed};
 
@@ -21,87 +22,85 @@ pub enum Outcome {
     Retry,
 }
 
-/// A message worth acting on.
-#[derive(Debug)]
-pub enum Received {
-    /// A first-time event for an existing order.
-    Fresh(Box<(Envelope, Order)>),
-    /// Nothing to do: finish with this outcome.
+/// What one read brought: the order and the rows of the handler's reads.
+enum Loaded {
+    Fresh(Box<Order>, Vec<Vec<Row>>),
     Done(Outcome),
 }
 
-/// Parses and filters one message for `consumer`.
-pub async fn receive(ports: &impl Ports, consumer: Consumer, body: &[u8]) -> Received {
-    let envelope = match Envelope::from_bytes(body) {
-        Ok(e) => e,
-        // A message we cannot parse will never parse: terminal, acknowledge.
-        Err(_) => return Received::Done(Outcome::Ack),
+async fn load(ports: &impl Ports, consumer: Consumer, envelope: &Envelope, reads: &[Statement]) -> Loaded {
+    let mut statements = vec![order::load_for_consumer(
+        consumer,
+        &envelope.id,
+        envelope.order_id.as_str(),
+    )];
+    statements.extend(reads.iter().cloned());
+    let Ok(mut rows) = ports.sql().query_many(statements).await else {
+        return Loaded::Done(Outcome::Retry);
     };
-    if envelope.kind.consumer() != Some(consumer) {
-        return Received::Done(Outcome::Ack);
-    }
-    match order::already_processed(ports.sql(), consumer, &envelope.id).await {
-        Ok(true) => return Received::Done(Outcome::Ack),
-        Ok(false) => {}
-        Err(_) => return Received::Done(Outcome::Retry),
-    }
-    match order::load(ports.sql(), envelope.order_id.as_str()).await {
-        Ok(Some(order)) => Received::Fresh(Box::new((envelope, order))),
-        // An event for an order that does not exist is forged or corrupt.
-        Ok(None) => Received::Done(Outcome::Ack),
-        Err(_) => Received::Done(Outcome::Retry),
+    let facts = rows.split_off(1);
+    match order::loaded_for_consumer(&rows[0]) {
+        Ok(Some((false, order))) => Loaded::Fresh(Box::new(order), facts),
+        // Applied before (a duplicate delivery), or an event for an order
+        // that does not exist (forged or corrupt): nothing to do.
+        Ok(Some((true, _)) | None) => Loaded::Done(Outcome::Ack),
+        Err(_) => Loaded::Done(Outcome::Retry),
     }
 }
 
-/// Asks `decide` about the freshly loaded order and commits its decision
-/// with the processed-event record, re-reading and deciding again when a
-/// concurrent writer wins the race (a conflict on the order's version, the
-/// last cylinder or the rider), up to a few times.
+/// Handles one message for `consumer`: `reads` names the facts to load
+/// with the order in the same round trip (from the envelope: ids in its
+/// payload); `decide` gets the order and those rows and returns the core's
+/// decision, or a store error (retried by the queue). A stale event decides
+/// nothing and is only recorded as processed, so the sweeper stops
+/// re-sending it.
 ///
-/// `decide` loads what it needs and returns the core's decision, or a store
-/// error (retried by the queue). A stale event decides nothing and is only
-/// recorded as processed, so the sweeper stops re-sending it.
-pub async fn decide_and_commit<P, F>(
+/// When a concurrent writer wins the race (a conflict on the order's
+/// version, the last cylinder or the rider), everything is read again and
+/// decided again, up to a few times.
+pub async fn run<P, F>(
     ports: &P,
     consumer: Consumer,
-    envelope: &Envelope,
-    first: Order,
+    body: &[u8],
+    reads: impl Fn(&Envelope) -> Vec<Statement>,
     mut decide: F,
 ) -> Outcome
 where
     P: Ports,
-    F: AsyncFnMut(&P, &Order) -> Result<Decision, StoreError>,
+    F: AsyncFnMut(&P, &Envelope, &Order, &[Vec<Row>]) -> Result<Decision, StoreError>,
 {
     // Orders handled together (a queue batch holds up to 10) often want the
     // same best rider: each round only one wins the conditional update and
     // the others re-read and choose again, so allow more rounds than a batch
     // has messages before asking the queue for a retry.
     const ATTEMPTS: usize = 16;
+    let envelope = match Envelope::from_bytes(body) {
+        Ok(e) => e,
+        // A message we cannot parse will never parse: terminal, acknowledge.
+        Err(_) => return Outcome::Ack,
+    };
+    if envelope.kind.consumer() != Some(consumer) {
+        return Outcome::Ack;
+    }
+    let reads = reads(&envelope);
     let processed = Some(Processed {
         consumer,
         event_id: &envelope.id,
     });
-    let mut order = first;
     for _ in 0..ATTEMPTS {
-        let decision = match decide(ports, &order).await {
+        let (order, facts) = match load(ports, consumer, &envelope, &reads).await {
+            Loaded::Fresh(order, facts) => (order, facts),
+            Loaded::Done(outcome) => return outcome,
+        };
+        let decision = match decide(ports, &envelope, order.as_ref(), &facts).await {
             Ok(decision) => decision,
             Err(_) => return Outcome::Retry,
         };
         match order::commit(ports, &decision, processed, Vec::new()).await {
             Ok(()) => return Outcome::Ack,
-            Err(StoreError::Conflict(_)) => {
-                // Someone else changed the order, the stock or the rider.
-                // If it was this very event (a duplicate delivery), stop.
-                match order::already_processed(ports.sql(), consumer, &envelope.id).await {
-                    Ok(true) => return Outcome::Ack,
-                    Ok(false) => {}
-                    Err(_) => return Outcome::Retry,
-                }
-                match order::load(ports.sql(), envelope.order_id.as_str()).await {
-                    Ok(Some(fresh)) => order = fresh,
-                    _ => return Outcome::Retry,
-                }
-            }
+            // Someone else changed the order, the stock or the rider (or
+            // recorded this very event): read again.
+            Err(StoreError::Conflict(_)) => {}
             Err(_) => return Outcome::Retry,
         }
     }

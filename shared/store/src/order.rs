@@ -211,6 +211,26 @@ pub async fn commit(
     Ok(())
 }
 
+/// The statement that loads an order, with whether `consumer` has already
+/// processed `event_id` (column `already_processed`), in one read.
+pub fn load_for_consumer(consumer: Consumer, event_id: &str, order_id: &str) -> Statement {
+    sql!(
+        "SELECT o.*, EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = ?1 AND p.event_id = ?2) \
+         AS already_processed FROM orders o WHERE o.id = ?3",
+        consumer.as_str(),
+        event_id,
+        order_id
+    )
+}
+
+/// Reads the result of [`load_for_consumer`]: `None` if there is no such
+/// order, else whether the event was processed already, and the order.
+pub fn loaded_for_consumer(rows: &[Row]) -> Result<Option<(bool, Order)>, StoreError> {
+    rows.first()
+        .map(|row| Ok((row.int("already_processed")? != 0, from_row(row)?)))
+        .transpose()
+}
+
 /// Loads an order, or `None` if there is no such order.
 pub async fn load(sql: &impl SqlStore, id: &str) -> Result<Option<Order>, StoreError> {
     let rows = sql.query(sql!("SELECT * FROM orders WHERE id = ?1", id)).await?;

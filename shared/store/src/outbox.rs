@@ -5,7 +5,7 @@
 use gasline_core::Millis;
 use gasline_core::config::Config;
 use gasline_core::event::Envelope;
-use gasline_ports::{Message, Publisher, Row, SqlStore, Statement, StoreError, sql};
+use gasline_ports::{Message, Publisher, Row, SqlStore, Statement, StoreError, Value, sql};
 
 /// One outbox row.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,22 +64,30 @@ pub const MAX_BACKOFF_DOUBLINGS: i64 = 6;
 /// is left for the sweeper; it never fails the caller (the state change has
 /// already happened).
 pub async fn publish(sql: &impl SqlStore, queue: &impl Publisher, rows: &[OutboxRow], now: Millis) -> usize {
-    let mut sent = 0;
+    let mut sent = Vec::with_capacity(rows.len());
     for row in rows {
         if queue.publish(row.message(now)).await.is_ok() {
-            sent += 1;
-            // Losing this update only means one extra re-send.
-            let _ = sql.batch(vec![mark_sent(&row.envelope.id, now)]).await;
+            sent.push(row.envelope.id.as_str());
         }
     }
-    sent
+    if !sent.is_empty() {
+        // One statement for all of them; losing it only means extra re-sends.
+        let _ = sql.batch(vec![mark_sent(&sent, now)]).await;
+    }
+    sent.len()
 }
 
-fn mark_sent(event_id: &str, now: Millis) -> Statement {
-    sql!(
-        "UPDATE outbox SET sent_at = ?2, deliveries = deliveries + 1 WHERE event_id = ?1",
-        event_id,
-        now
+/// Marks the rows `event_ids` published at `now`.
+fn mark_sent(event_ids: &[&str], now: Millis) -> Statement {
+    let placeholders: Vec<String> = (2..event_ids.len() + 2).map(|i| format!("?{i}")).collect();
+    let mut params = vec![Value::from(now)];
+    params.extend(event_ids.iter().map(|id| Value::from(*id)));
+    Statement::new(
+        format!(
+            "UPDATE outbox SET sent_at = ?1, deliveries = deliveries + 1 WHERE event_id IN ({})",
+            placeholders.join(", ")
+        ),
+        params,
     )
 }
 

@@ -33,7 +33,7 @@ pub async fn available_in_cells(sql: &impl SqlStore, cells: &[String]) -> Result
     rows.iter().map(candidate_from_row).collect()
 }
 
-fn candidate_from_row(r: &gasline_ports::Row) -> Result<RiderCandidate, StoreError> {
+pub fn candidate_from_row(r: &gasline_ports::Row) -> Result<RiderCandidate, StoreError> {
     let status = r.text("status")?;
     Ok(RiderCandidate {
         id: RiderId::parse(r.text("id")?).map_err(backend)?,
@@ -47,13 +47,17 @@ fn candidate_from_row(r: &gasline_ports::Row) -> Result<RiderCandidate, StoreErr
 /// One rider as matching and signing see it, whatever its status; `None`
 /// if there is no such rider or it has never reported a position.
 pub async fn candidate(sql: &impl SqlStore, id: &RiderId) -> Result<Option<RiderCandidate>, StoreError> {
-    let rows = sql
-        .query(sql!(
-            "SELECT id, name, status, lat, lon, located_at FROM riders WHERE id = ?1 AND lat IS NOT NULL",
-            id.as_str()
-        ))
-        .await?;
+    let rows = sql.query(candidate_statement(id)).await?;
     rows.first().map(candidate_from_row).transpose()
+}
+
+/// The read behind [`candidate`], to run with others in one round trip
+/// (parse a row with [`candidate_from_row`]).
+pub fn candidate_statement(id: &RiderId) -> Statement {
+    sql!(
+        "SELECT id, name, status, lat, lon, located_at FROM riders WHERE id = ?1 AND lat IS NOT NULL",
+        id.as_str()
+    )
 }
 
 /// Assigns `rider` to `order` only if the rider is still available.

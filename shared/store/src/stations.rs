@@ -38,10 +38,14 @@ pub async fn candidates_near(
 
 /// One station with its unlocked stock, or `None` if there is no such station.
 pub async fn candidate(sql: &impl SqlStore, id: &StationId) -> Result<Option<StationCandidate>, StoreError> {
-    let rows = sql
-        .query(sql!(format!("{CANDIDATE_SELECT} WHERE s.id = ?1"), id.as_str()))
-        .await?;
+    let rows = sql.query(candidate_statement(id)).await?;
     Ok(candidates_from_rows(&rows)?.into_iter().next())
+}
+
+/// The read behind [`candidate`], to run with others in one round trip
+/// (parse with [`candidates_from_rows`]).
+pub fn candidate_statement(id: &StationId) -> Statement {
+    sql!(format!("{CANDIDATE_SELECT} WHERE s.id = ?1"), id.as_str())
 }
 
 const CANDIDATE_SELECT: &str = "SELECT s.id, s.name, s.lat, s.lon, s.monitored, s.suspended, k.spec, \
@@ -49,7 +53,7 @@ const CANDIDATE_SELECT: &str = "SELECT s.id, s.name, s.lat, s.lon, s.monitored, 
 
 /// Stations from rows of [`CANDIDATE_SELECT`] ordered by station id (one
 /// row per station and spec).
-fn candidates_from_rows(rows: &[gasline_ports::Row]) -> Result<Vec<StationCandidate>, StoreError> {
+pub fn candidates_from_rows(rows: &[gasline_ports::Row]) -> Result<Vec<StationCandidate>, StoreError> {
     let mut out: Vec<StationCandidate> = Vec::new();
     for row in rows {
         let id = row.text("id")?;

@@ -98,10 +98,18 @@ pub async fn latest_for_order(sql: &impl SqlStore, order: &str) -> Result<Option
 }
 
 pub async fn by_id(sql: &impl SqlStore, id: &str) -> Result<Option<StoredWaybill>, StoreError> {
-    let rows = sql
-        .query(sql!(format!("SELECT {COLUMNS} FROM waybills w WHERE w.id = ?1"), id))
-        .await?;
-    Ok(from_rows(&rows)?.into_iter().next())
+    let rows = sql.query(by_id_statement(id)).await?;
+    first_of(&rows)
+}
+
+/// The read behind [`by_id`], to run with others in one round trip.
+pub fn by_id_statement(id: &str) -> Statement {
+    sql!(format!("SELECT {COLUMNS} FROM waybills w WHERE w.id = ?1"), id)
+}
+
+/// The waybill in rows of [`by_id_statement`], if any.
+pub fn first_of(rows: &[gasline_ports::Row]) -> Result<Option<StoredWaybill>, StoreError> {
+    Ok(from_rows(rows)?.into_iter().next())
 }
 
 /// A rider's inbox, newest first.

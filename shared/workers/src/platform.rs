@@ -74,6 +74,22 @@ fn from_json(value: serde_json::Value) -> Value {
 /// D1 as the SQL port. A batch is D1's `batch()`: one implicit transaction.
 pub struct D1Sql(D1Database);
 
+/// The rows of one D1 result, or its error.
+fn rows_of(result: &worker::D1Result) -> Result<Vec<Row>, StoreError> {
+    if let Some(error) = result.error() {
+        return Err(classify(error));
+    }
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        result.results().map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (columns, values): (Vec<String>, Vec<Value>) = row.into_iter().map(|(k, v)| (k, from_json(v))).unzip();
+            Row::new(Arc::from(columns), values)
+        })
+        .collect())
+}
+
 impl SqlStore for D1Sql {
     async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
         let prepared = self
@@ -82,19 +98,17 @@ impl SqlStore for D1Sql {
             .bind(&to_js(&statement.params))
             .map_err(|e| classify(e.to_string()))?;
         let result = prepared.all().await.map_err(|e| classify(e.to_string()))?;
-        if let Some(error) = result.error() {
-            return Err(classify(error));
-        }
-        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-            result.results().map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(rows
+        rows_of(&result)
+    }
+
+    async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        let prepared = statements
             .into_iter()
-            .map(|row| {
-                let (columns, values): (Vec<String>, Vec<Value>) =
-                    row.into_iter().map(|(k, v)| (k, from_json(v))).unzip();
-                Row::new(Arc::from(columns), values)
-            })
-            .collect())
+            .map(|s| self.0.prepare(s.sql).bind(&to_js(&s.params)))
+            .collect::<worker::Result<Vec<_>>>()
+            .map_err(|e| classify(e.to_string()))?;
+        let results = self.0.batch(prepared).await.map_err(|e| classify(e.to_string()))?;
+        results.iter().map(rows_of).collect()
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {

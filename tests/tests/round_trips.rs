@@ -1,0 +1,53 @@
+//! SQL round trips per order, step by step: what each handler costs a
+//! remote SQL store (D1, libSQL), where every port call crosses the network.
+//! Counted on the native store's port counters with one order followed
+//! through the saga one message at a time. The figures are the table in
+//! `docs/BENCHMARKS.md`; the bounds here keep them from growing back.
+
+use gasline_native::RoundTrips;
+use gasline_tests::World;
+
+fn trips(world: &World) -> RoundTrips {
+    world.system.services.sql.round_trips()
+}
+
+#[test]
+fn one_order_costs_few_round_trips_per_step() {
+    let world = World::demo(7, 20);
+    let before = trips(&world);
+    let id = world.place_order(&world.order_body(31.2304, 121.4737, 2));
+    let intake = trips(&world) - before;
+
+    let mut steps = Vec::new();
+    loop {
+        let before = trips(&world);
+        let Some(topic) = world.system.deliver_one() else {
+            break;
+        };
+        steps.push((topic, trips(&world) - before));
+    }
+    assert_eq!(world.status(&id)["state"], "waybill_signed");
+
+    println!("step | reads | write batches");
+    println!("POST /v1/orders | {} | {}", intake.reads, intake.writes);
+    for (topic, t) in &steps {
+        println!("{topic} | {} | {}", t.reads, t.writes);
+    }
+    let step = |topic: &str| {
+        steps
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, t)| *t)
+            .unwrap_or_else(|| panic!("no {topic} step in {steps:?}"))
+    };
+    // Intake: the token lookup, then one batch (key, order, timeline,
+    // outbox) and one batch marking the outbox row sent.
+    assert!(intake.reads <= 1 && intake.writes <= 2, "intake: {intake:?}");
+    // Matching: the order (with its processed mark), the stations near the
+    // customer, the riders in the cells around them; one batch, one mark.
+    let matching = step("order.created");
+    assert!(matching.reads <= 3 && matching.writes <= 2, "matching: {matching:?}");
+    // Signing: the order with its station and rider, one read; one batch, one mark.
+    let signing = step("rider.assigned");
+    assert!(signing.reads <= 1 && signing.writes <= 2, "signing: {signing:?}");
+}
