@@ -41,13 +41,13 @@ fn one_order_costs_few_round_trips_per_step() {
             .unwrap_or_else(|| panic!("no {topic} step in {steps:?}"))
     };
     // Intake: the token lookup, then one batch (key, order, timeline,
-    // outbox) and one batch marking the outbox row sent.
-    assert!(intake.reads <= 1 && intake.writes <= 2, "intake: {intake:?}");
+    // outbox row already marked sent).
+    assert!(intake.reads <= 1 && intake.writes <= 1, "intake: {intake:?}");
     // Matching: the order (with its processed mark), the stations near the
-    // customer, the riders in the cells around them; one batch, one mark.
+    // customer, the riders in the cells around them; one batch.
     let matching = step("order.created");
-    assert!(matching.reads <= 3 && matching.writes <= 2, "matching: {matching:?}");
-    // Signing: the order with its station and rider, one read; one batch, one mark.
+    assert!(matching.reads <= 3 && matching.writes <= 1, "matching: {matching:?}");
+    // Signing: the order with its station and rider, one read; one batch.
     let signing = step("rider.assigned");
-    assert!(signing.reads <= 1 && signing.writes <= 2, "signing: {signing:?}");
+    assert!(signing.reads <= 1 && signing.writes <= 1, "signing: {signing:?}");
 }

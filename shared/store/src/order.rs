@@ -207,7 +207,7 @@ pub async fn commit(
     let mut batch = extra;
     batch.extend(statements);
     ports.sql().batch(batch).await?;
-    outbox::publish(ports.sql(), ports.queue(), &rows, ports.now()).await;
+    outbox::publish_committed(ports.sql(), ports.queue(), &rows, ports.now()).await;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The transactional outbox: events are written in the same batch as the
-//! state change they announce, published right after the commit, and re-sent
-//! by the sweeper until their consumer has recorded them as processed.
+//! state change they announce (marked as published, since the publish
+//! follows at once), published right after the commit, and re-sent by the
+//! sweeper until their consumer has recorded them as processed.
 
 use gasline_core::Millis;
 use gasline_core::config::Config;
@@ -20,12 +21,18 @@ impl OutboxRow {
         Self { envelope, available_at }
     }
 
-    /// The statement that writes this row.
+    /// The statement that writes this row, marked as published once at
+    /// `created_at` (the envelope's time): the publish follows the commit at
+    /// once, and [`publish_committed`] takes the mark back if it fails. A
+    /// crash between the commit and the publish leaves a row that looks
+    /// sent; the sweeper re-sends it if it has a consumer that has not
+    /// processed it (see `docs/ARCHITECTURE.md` for what that means for
+    /// notifications).
     pub fn insert(&self) -> Statement {
         let e = &self.envelope;
         sql!(
-            "INSERT INTO outbox (event_id, order_id, seq, topic, body, consumer, available_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO outbox (event_id, order_id, seq, topic, body, consumer, available_at, created_at, sent_at, \
+             deliveries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 1)",
             e.id.as_str(),
             e.order_id.as_str(),
             i64::try_from(e.seq).unwrap_or(i64::MAX),
@@ -60,33 +67,39 @@ impl OutboxRow {
 /// How many times the wait between re-sends of one row doubles at most.
 pub const MAX_BACKOFF_DOUBLINGS: i64 = 6;
 
-/// Publishes rows just committed and marks each one sent. A failed publish
-/// is left for the sweeper; it never fails the caller (the state change has
-/// already happened).
-pub async fn publish(sql: &impl SqlStore, queue: &impl Publisher, rows: &[OutboxRow], now: Millis) -> usize {
-    let mut sent = Vec::with_capacity(rows.len());
+/// Publishes rows just committed (already marked sent by their insert).
+/// A failed publish takes the mark back in one statement, so the sweeper
+/// sends the row after the grace; it never fails the caller (the state
+/// change has already happened). Returns how many were published.
+pub async fn publish_committed(sql: &impl SqlStore, queue: &impl Publisher, rows: &[OutboxRow], now: Millis) -> usize {
+    let mut failed = Vec::new();
     for row in rows {
-        if queue.publish(row.message(now)).await.is_ok() {
-            sent.push(row.envelope.id.as_str());
+        if queue.publish(row.message(now)).await.is_err() {
+            failed.push(row.envelope.id.as_str());
         }
     }
-    if !sent.is_empty() {
-        // One statement for all of them; losing it only means extra re-sends.
-        let _ = sql.batch(vec![mark_sent(&sent, now)]).await;
+    if !failed.is_empty() {
+        // Losing this update only delays the re-send to the consumer's
+        // redelivery (a consumed event) or loses a notification.
+        let _ = sql
+            .batch(vec![mark(
+                "UPDATE outbox SET sent_at = NULL, deliveries = deliveries - 1",
+                &failed,
+                None,
+            )])
+            .await;
     }
-    sent.len()
+    rows.len() - failed.len()
 }
 
-/// Marks the rows `event_ids` published at `now`.
-fn mark_sent(event_ids: &[&str], now: Millis) -> Statement {
-    let placeholders: Vec<String> = (2..event_ids.len() + 2).map(|i| format!("?{i}")).collect();
-    let mut params = vec![Value::from(now)];
+/// `update` (with `?1` = `value` when given) for the rows `event_ids`.
+fn mark(update: &str, event_ids: &[&str], value: Option<Millis>) -> Statement {
+    let first = if value.is_some() { 2 } else { 1 };
+    let placeholders: Vec<String> = (first..event_ids.len() + first).map(|i| format!("?{i}")).collect();
+    let mut params: Vec<Value> = value.into_iter().map(Value::from).collect();
     params.extend(event_ids.iter().map(|id| Value::from(*id)));
     Statement::new(
-        format!(
-            "UPDATE outbox SET sent_at = ?1, deliveries = deliveries + 1 WHERE event_id IN ({})",
-            placeholders.join(", ")
-        ),
+        format!("{update} WHERE event_id IN ({})", placeholders.join(", ")),
         params,
     )
 }
@@ -134,9 +147,19 @@ pub async fn due(
         .collect()
 }
 
-/// Re-sends one row found by [`due`].
+/// Re-sends one row found by [`due`] and marks it sent.
 pub async fn resend(sql: &impl SqlStore, queue: &impl Publisher, row: &OutboxRow, now: Millis) -> bool {
-    publish(sql, queue, std::slice::from_ref(row), now).await == 1
+    if queue.publish(row.message(now)).await.is_err() {
+        return false;
+    }
+    // Losing this update only means one extra re-send.
+    let sent = mark(
+        "UPDATE outbox SET sent_at = ?1, deliveries = deliveries + 1",
+        &[row.envelope.id.as_str()],
+        Some(now),
+    );
+    let _ = sql.batch(vec![sent]).await;
+    true
 }
 
 /// Marks a row dead (given up on); the caller compensates the order.
