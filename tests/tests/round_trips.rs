@@ -19,14 +19,31 @@ fn one_order_costs_few_round_trips_per_step() {
     let intake = trips(&world) - before;
 
     let mut steps = Vec::new();
-    loop {
+    let deliver_all = |steps: &mut Vec<(String, RoundTrips)>| loop {
         let before = trips(&world);
         let Some(topic) = world.system.deliver_one() else {
             break;
         };
         steps.push((topic, trips(&world) - before));
-    }
+    };
+    deliver_all(&mut steps);
     assert_eq!(world.status(&id)["state"], "waybill_signed");
+    // Nobody accepts: the deadline passes, the order goes to the next
+    // rider, the first waybill is voided (and its void record signed) and
+    // the next one signed.
+    let clock = world.system.services.clock.as_manual().expect("a simulated clock");
+    clock.advance(gasline_core::config::Config::default().accept_timeout_ms + 1_000);
+    let signed_before = steps.len();
+    deliver_all(&mut steps);
+    let status = world.status(&id);
+    assert_eq!(
+        (status["state"].as_str(), status["rider_id"].is_null()),
+        (Some("waybill_signed"), false)
+    );
+    assert!(
+        steps[signed_before..].iter().any(|(t, _)| t == "rider.timed_out"),
+        "{steps:?}"
+    );
 
     println!("step | reads | write batches");
     println!("POST /v1/orders | {} | {}", intake.reads, intake.writes);
@@ -43,11 +60,18 @@ fn one_order_costs_few_round_trips_per_step() {
     // Intake: the token lookup, then one batch (key, order, timeline,
     // outbox row already marked sent).
     assert!(intake.reads <= 1 && intake.writes <= 1, "intake: {intake:?}");
-    // Matching: the order (with its processed mark), the stations near the
-    // customer, the riders in the cells around them; one batch.
+    // Matching: the order (with its processed mark) and the stations near
+    // the customer in one read, then the riders in the cells around those
+    // stations; one batch.
     let matching = step("order.created");
-    assert!(matching.reads <= 3 && matching.writes <= 1, "matching: {matching:?}");
+    assert!(matching.reads <= 2 && matching.writes <= 1, "matching: {matching:?}");
     // Signing: the order with its station and rider, one read; one batch.
     let signing = step("rider.assigned");
     assert!(signing.reads <= 1 && signing.writes <= 1, "signing: {signing:?}");
+    // The deadline: the order with its station, then the riders; one batch.
+    let deadline = step("rider.timed_out");
+    assert!(deadline.reads <= 2 && deadline.writes <= 1, "deadline: {deadline:?}");
+    // The void record: the order with the waybill; one batch.
+    let void = step("waybill.voided");
+    assert!(void.reads <= 1 && void.writes <= 1, "void record: {void:?}");
 }

@@ -25,7 +25,7 @@ use gasline_core::geo::GeoPoint;
 use gasline_core::matching::{RiderCandidate, StationCandidate, static_traffic_factor};
 use gasline_core::order::{Decision, Facts, Input, Order, Stamp, decide};
 use gasline_core::state::OrderState;
-use gasline_ports::{Ports, StoreError};
+use gasline_ports::{Ports, Row, Statement, StoreError};
 use gasline_store::consume::{self, Outcome};
 use gasline_store::{riders, stations};
 
@@ -39,10 +39,23 @@ pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
         ports,
         Consumer::Matching,
         body,
-        |_| Vec::new(),
-        async |p, event: &Envelope, o: &Order, _| match_order(p, o, event, config).await,
+        |event| stations_to_read(event, config),
+        async |p, event: &Envelope, o: &Order, rows: &[Vec<Row>]| match_order(p, o, event, rows, config).await,
     )
     .await
+}
+
+/// The stations to read with the order, from what the event carries: those
+/// near the customer for `order.created`, the order's own for a retry or a
+/// deadline (read as one result).
+fn stations_to_read(event: &Envelope, config: &Config) -> Vec<Statement> {
+    match (event.kind, event.payload.location, &event.payload.station_id) {
+        (EventType::OrderCreated, Some(at), _) => {
+            vec![stations::candidates_near_statement(at, config.service_radius_m)]
+        }
+        (EventType::MatchRetry | EventType::RiderTimedOut, _, Some(id)) => vec![stations::candidate_statement(id)],
+        _ => Vec::new(),
+    }
 }
 
 /// Loads the facts for `order` and asks the core.
@@ -50,12 +63,22 @@ async fn match_order(
     ports: &impl Ports,
     order: &Order,
     event: &Envelope,
+    rows: &[Vec<Row>],
     config: &Config,
 ) -> Result<Decision, StoreError> {
     if !order.is_live(event) {
         return Ok(Decision::stale(order, ports.now()));
     }
-    let facts = MatchingFacts::load(ports, order, config).await?;
+    // Read with the order only if the event described the order as it is.
+    let read_with_order = match event.kind {
+        EventType::OrderCreated => event.payload.location == Some(order.customer.location),
+        _ => event.payload.station_id.is_some() && event.payload.station_id == order.station_id,
+    };
+    let stations = match rows {
+        [rows] if read_with_order => Some(stations::candidates_from_rows(rows)?),
+        _ => None,
+    };
+    let facts = MatchingFacts::load(ports, order, stations, config).await?;
     let input = match event.kind {
         EventType::OrderCreated => Input::Created(event),
         EventType::MatchRetry => Input::MatchRetry(event),
@@ -85,16 +108,23 @@ struct MatchingFacts {
 }
 
 impl MatchingFacts {
-    /// For a new order: stations near the customer. For an order that has
-    /// its station (a retry, a deadline): that station. Then the available
+    /// The stations read with the order, or else — for a new order — those
+    /// near the customer, or — for an order that has its station (a retry,
+    /// a deadline) — that station. Then the available
     /// riders in the geohash cells around them, and traffic for all.
-    async fn load(ports: &impl Ports, order: &Order, config: &Config) -> Result<Self, StoreError> {
-        let stations = match (&order.station_id, order.state) {
-            (None, OrderState::Received) => {
+    async fn load(
+        ports: &impl Ports,
+        order: &Order,
+        stations: Option<Vec<StationCandidate>>,
+        config: &Config,
+    ) -> Result<Self, StoreError> {
+        let stations = match (stations, &order.station_id, order.state) {
+            (Some(read), _, _) => read,
+            (None, None, OrderState::Received) => {
                 stations::candidates_near(ports.sql(), order.customer.location, config.service_radius_m).await?
             }
-            (Some(id), _) => stations::candidate(ports.sql(), id).await?.into_iter().collect(),
-            (None, _) => Vec::new(),
+            (None, Some(id), _) => stations::candidate(ports.sql(), id).await?.into_iter().collect(),
+            (None, None, _) => Vec::new(),
         };
         let mut cells: Vec<String> = stations
             .iter()

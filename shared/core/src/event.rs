@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
+use crate::geo::GeoPoint;
 use crate::types::{OrderId, RiderId, StationId};
 
 /// The functions that consume events.
@@ -74,9 +75,13 @@ impl EventType {
 
 /// Event-specific data. One flat, strictly parsed shape: each event uses the
 /// fields it needs (documented per event in `docs/ARCHITECTURE.md`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {
+    /// The customer's location (`order.created`), so matching can read the
+    /// stations near it together with the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<GeoPoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub station_id: Option<StationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,7 +100,7 @@ pub struct Payload {
 }
 
 /// What travels on the queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// Unique per event; consumers record it to ignore repeats.

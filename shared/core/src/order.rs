@@ -265,7 +265,11 @@ impl Order {
             state: OrderState::Received,
             detail: None,
         });
-        draft.emit(EventType::OrderCreated, Payload::default());
+        let payload = Payload {
+            location: Some(draft.order.customer.location),
+            ..Payload::default()
+        };
+        draft.emit(EventType::OrderCreated, payload);
         draft.finish(Outcome::Placed)
     }
 
@@ -883,6 +887,7 @@ fn assign(draft: &mut Draft<'_>, rider: RiderId, config: &Config) {
 fn schedule_retry(draft: &mut Draft<'_>, attempt: u32, config: &Config) {
     let payload = Payload {
         attempt: Some(attempt),
+        station_id: draft.order.station_id.clone(),
         ..Payload::default()
     };
     draft.schedule(

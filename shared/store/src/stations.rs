@@ -22,18 +22,22 @@ pub async fn candidates_near(
     center: GeoPoint,
     radius_m: f64,
 ) -> Result<Vec<StationCandidate>, StoreError> {
+    let rows = sql.query(candidates_near_statement(center, radius_m)).await?;
+    candidates_from_rows(&rows)
+}
+
+/// The read behind [`candidates_near`], to run with others in one round
+/// trip (parse with [`candidates_from_rows`]).
+pub fn candidates_near_statement(center: GeoPoint, radius_m: f64) -> Statement {
     let dlat = radius_m * DEG_PER_M;
     let dlon = dlat / center.lat.to_radians().cos().max(0.01);
-    let rows = sql
-        .query(sql!(
-            format!("{CANDIDATE_SELECT} WHERE s.lat BETWEEN ?1 AND ?2 AND s.lon BETWEEN ?3 AND ?4 ORDER BY s.id"),
-            center.lat - dlat,
-            center.lat + dlat,
-            center.lon - dlon,
-            center.lon + dlon
-        ))
-        .await?;
-    candidates_from_rows(&rows)
+    sql!(
+        format!("{CANDIDATE_SELECT} WHERE s.lat BETWEEN ?1 AND ?2 AND s.lon BETWEEN ?3 AND ?4 ORDER BY s.id"),
+        center.lat - dlat,
+        center.lat + dlat,
+        center.lon - dlon,
+        center.lon + dlon
+    )
 }
 
 /// One station with its unlocked stock, or `None` if there is no such station.
