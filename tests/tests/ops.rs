@@ -176,3 +176,26 @@ fn tampered_waybills_fail_verification_with_a_reason() {
     assert_eq!((code, body["valid"].as_bool()), (200, Some(false)));
     assert!(body["reason"].as_str().unwrap().contains("match"), "{body}");
 }
+
+/// A verified token is trusted for a few seconds without a lookup; a
+/// deleted one stops working once that time is up.
+#[test]
+fn a_deleted_token_stops_working_within_the_trust_window() {
+    let world = World::demo(91_357, 4);
+    let ops = world.creds.ops.clone();
+    assert_eq!(world.get("/v1/stats", &ops).0, 200);
+    let id = ops.split_once('.').expect("id.secret").0.to_owned();
+    world
+        .system
+        .services
+        .sql
+        .execute_script(&format!("DELETE FROM api_tokens WHERE token_id = '{id}'"))
+        .unwrap();
+    let trips = world.system.services.sql.round_trips();
+    // Still trusted: answered without looking the token up (only the stats reads).
+    assert_eq!(world.get("/v1/stats", &ops).0, 200);
+    assert!(world.system.services.sql.round_trips().reads - trips.reads <= 2);
+    let clock = world.system.services.clock.as_manual().expect("a simulated clock");
+    clock.advance(gasline_store::tokens::TRUST_MS);
+    assert_eq!(world.get("/v1/stats", &ops).0, 401);
+}

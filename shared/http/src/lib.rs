@@ -392,7 +392,7 @@ pub fn bearer(request: &Request) -> Option<&str> {
 /// Authenticates the caller and checks its role is one of `roles`.
 pub async fn authenticate(ports: &impl Ports, request: &Request, roles: &[Role]) -> Result<Principal, Problem> {
     let token = bearer(request).ok_or_else(Problem::unauthorized)?;
-    let principal = tokens::verify(ports.sql(), token)
+    let principal = tokens::verify_cached(ports.sql(), token, ports.now())
         .await
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(Problem::unauthorized)?;

@@ -198,8 +198,8 @@ pub struct SpinPorts {
 impl SpinPorts {
     /// Opens the default SQLite database (applying any pending migration:
     /// Spin has no migration step of its own, so components migrate on
-    /// start — two cheap statements once the schema is current) and the
-    /// default key-value store.
+    /// start — one read, no write lock, once the schema is current) and
+    /// the default key-value store.
     pub async fn open() -> Result<Self, String> {
         let sql = SpinSql(Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?);
         gasline_store::migrations::migrate(&sql)

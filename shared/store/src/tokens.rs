@@ -1,7 +1,11 @@
 //! Bearer tokens. A token is `<token_id>.<secret>`; the store keeps only the
 //! SM3 hash of the secret. Verification looks the row up by id and compares
 //! hashes in constant time, so neither a stolen table nor response timing
-//! gives the secret away.
+//! gives the secret away. [`verify_cached`] spares the lookup for a token
+//! this instance verified a few seconds ago.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use gasline_ports::{SqlStore, Statement, StoreError, sql};
 use sm3::{Digest, Sm3};
@@ -62,6 +66,44 @@ pub fn insert(token_id: &str, secret: &str, role: Role, subject: &str) -> Statem
         role.as_str(),
         subject
     )
+}
+
+/// How long a verified token is trusted without asking the store again:
+/// a deleted token stops working within this time.
+pub const TRUST_MS: i64 = 5_000;
+
+/// Verified tokens at most kept per instance; past that the cache starts over.
+const CACHE_LIMIT: usize = 4_096;
+
+type Cache = HashMap<String, (Principal, i64)>;
+
+/// [`verify`], answered from this instance's memory when the same token was
+/// verified less than [`TRUST_MS`] ago. A Workers isolate serves many
+/// requests, so a client's requests after its first cost no round trip
+/// for authentication; a Spin instance serves one request, so there it
+/// always asks the store. Only valid tokens are kept, under the SM3 hash of
+/// the whole token (never the token itself).
+pub async fn verify_cached(sql: &impl SqlStore, token: &str, now: i64) -> Result<Option<Principal>, StoreError> {
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    let key = hash_secret(token);
+    let fresh = |at: i64| at <= now && now - at < TRUST_MS;
+    if let Ok(mut guard) = CACHE.lock()
+        && let Some((principal, at)) = guard.get_or_insert_with(HashMap::new).get(&key)
+    {
+        if fresh(*at) {
+            return Ok(Some(principal.clone()));
+        }
+        guard.get_or_insert_with(HashMap::new).remove(&key);
+    }
+    let principal = verify(sql, token).await?;
+    if let (Some(p), Ok(mut guard)) = (&principal, CACHE.lock()) {
+        let cache = guard.get_or_insert_with(HashMap::new);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, (p.clone(), now));
+    }
+    Ok(principal)
 }
 
 /// The principal for `token`, or `None` if it is not a valid token.
