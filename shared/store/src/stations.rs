@@ -55,7 +55,7 @@ pub fn candidate_statement(id: &StationId) -> Statement {
 const CANDIDATE_SELECT: &str = "SELECT s.id, s.name, s.lat, s.lon, s.monitored, s.suspended, k.spec, \
      k.on_hand - k.locked AS available FROM stations s LEFT JOIN station_stock k ON k.station_id = s.id";
 
-/// Stations from rows of [`CANDIDATE_SELECT`] ordered by station id (one
+/// Stations from rows of [`candidate_statement`] or [`candidates_near_statement`], ordered by station id (one
 /// row per station and spec).
 pub fn candidates_from_rows(rows: &[gasline_ports::Row]) -> Result<Vec<StationCandidate>, StoreError> {
     let mut out: Vec<StationCandidate> = Vec::new();
