@@ -133,6 +133,20 @@ impl World {
         json["id"].as_str().expect("an id").to_owned()
     }
 
+    /// Hands every message due now to matching as one queue batch, as its
+    /// Workers consumer receives them, and returns each one's outcome (in
+    /// the order they were due). Panics if a due message is not matching's.
+    pub fn match_due_as_one_batch(&self) -> Vec<gasline_store::consume::Outcome> {
+        let now = self.system.now();
+        let bodies: Vec<Vec<u8>> = std::iter::from_fn(|| self.system.services.queue.pop_due(now))
+            .map(|d| {
+                assert_eq!(d.message.topic, "order.created", "only matching's messages are due");
+                d.message.body
+            })
+            .collect();
+        block_on(gasline_matching::on_batch(&bodies, &self.system.ports()))
+    }
+
     pub fn status(&self, id: &str) -> serde_json::Value {
         let (status, json) = self.get(&format!("/v1/orders/{id}"), &self.creds.ops);
         assert_eq!(status, 200, "{json:#}");

@@ -84,3 +84,41 @@ fn one_order_costs_few_round_trips_per_step() {
     let void = step("waybill.voided");
     assert!(void.reads <= 1 && void.writes <= 1, "void record: {void:?}");
 }
+
+/// A queue batch of new orders costs matching what one order does: one read
+/// for the orders and their stations, one for the riders around them, one
+/// write batch for all of them.
+#[test]
+fn a_batch_of_orders_is_matched_for_the_cost_of_one() {
+    let world = World::demo(11, 20);
+    #[allow(clippy::cast_precision_loss)]
+    let ids: Vec<String> = (0..6)
+        .map(|i| world.place_order(&world.order_body(31.2304 + 0.0005 * i as f64, 121.4737, 1)))
+        .collect();
+    let before = trips(&world);
+    let outcomes = world.match_due_as_one_batch();
+    let batch = trips(&world) - before;
+    assert_eq!(outcomes.len(), ids.len());
+    assert!(
+        outcomes.iter().all(|o| *o == gasline_store::consume::Outcome::Ack),
+        "{outcomes:?}"
+    );
+    println!(
+        "order.created × {} in one batch | {} | {}",
+        ids.len(),
+        batch.reads,
+        batch.writes
+    );
+    assert!(batch.reads <= 2 && batch.writes <= 1, "batch: {batch:?}");
+    let mut riders: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let status = world.status(id);
+            assert_eq!(status["state"], "rider_assigned", "{status:#}");
+            status["rider_id"].as_str().expect("a rider").to_owned()
+        })
+        .collect();
+    riders.sort();
+    riders.dedup();
+    assert_eq!(riders.len(), ids.len(), "one rider per order");
+}

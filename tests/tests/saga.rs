@@ -471,3 +471,36 @@ fn same_idempotency_key_returns_the_same_order() {
     let orders = world.query(sql!("SELECT COUNT(*) AS n FROM orders"));
     assert_eq!(orders[0].int("n").unwrap(), 1);
 }
+
+/// Orders decided together in one queue batch see each other's effects: the
+/// last cylinders and the riders go to one order each, and the orders that
+/// find nothing left are refused as they would be one at a time.
+#[test]
+fn one_batch_never_gives_a_rider_or_a_cylinder_twice() {
+    let world = one_station(NOON_SHANGHAI, 3, true, 5);
+    let ids: Vec<String> = (0..5)
+        .map(|_| world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1)))
+        .collect();
+    let before = world.system.services.sql.round_trips();
+    let outcomes = world.match_due_as_one_batch();
+    // Decided against one view and committed at once: no conflict sent the
+    // batch back one order at a time.
+    let cost = world.system.services.sql.round_trips() - before;
+    assert!(cost.reads <= 2 && cost.writes <= 1, "{cost:?}");
+    assert_eq!(outcomes.len(), ids.len());
+    let statuses: Vec<serde_json::Value> = ids.iter().map(|id| world.status(id)).collect();
+    let assigned: Vec<&serde_json::Value> = statuses.iter().filter(|s| s["state"] == "rider_assigned").collect();
+    assert_eq!(assigned.len(), 3, "{statuses:#?}");
+    let mut riders: Vec<&str> = assigned.iter().map(|s| s["rider_id"].as_str().unwrap()).collect();
+    riders.sort_unstable();
+    riders.dedup();
+    assert_eq!(riders.len(), 3, "one rider per order: {statuses:#?}");
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (3, 3));
+    for s in statuses.iter().filter(|s| s["state"] != "rider_assigned") {
+        assert_eq!(
+            (&s["state"], &s["reason"]),
+            (&"rejected".into(), &"no_stock".into()),
+            "{s:#}"
+        );
+    }
+}

@@ -23,10 +23,11 @@ use gasline_core::config::Config;
 use gasline_core::event::{Consumer, Envelope, EventType};
 use gasline_core::geo::GeoPoint;
 use gasline_core::matching::{RiderCandidate, StationCandidate, static_traffic_factor};
-use gasline_core::order::{Decision, Facts, Input, Order, Stamp, decide};
+use gasline_core::order::{Decision, Facts, Input, Order, Stamp, decide, update_facts};
 use gasline_core::state::OrderState;
-use gasline_ports::{Ports, Row, Statement, StoreError};
+use gasline_ports::{Ports, Row, SqlStore, Statement, StoreError};
 use gasline_store::consume::{self, Outcome};
+use gasline_store::order::{self, Processed};
 use gasline_store::{riders, stations};
 
 /// Handles one queue message.
@@ -58,6 +59,15 @@ fn stations_to_read(event: &Envelope, config: &Config) -> Vec<Statement> {
     }
 }
 
+/// Whether the stations read from what `event` carries are the ones the
+/// order needs: the event describes the order as it is.
+fn read_with_order(event: &Envelope, order: &Order) -> bool {
+    match event.kind {
+        EventType::OrderCreated => event.payload.location == Some(order.customer.location),
+        _ => event.payload.station_id.is_some() && event.payload.station_id == order.station_id,
+    }
+}
+
 /// Loads the facts for `order` and asks the core.
 async fn match_order(
     ports: &impl Ports,
@@ -69,34 +79,12 @@ async fn match_order(
     if !order.is_live(event) {
         return Ok(Decision::stale(order, ports.now()));
     }
-    // Read with the order only if the event described the order as it is.
-    let read_with_order = match event.kind {
-        EventType::OrderCreated => event.payload.location == Some(order.customer.location),
-        _ => event.payload.station_id.is_some() && event.payload.station_id == order.station_id,
-    };
     let stations = match rows {
-        [rows] if read_with_order => Some(stations::candidates_from_rows(rows)?),
+        [rows] if read_with_order(event, order) => Some(stations::candidates_from_rows(rows)?),
         _ => None,
     };
     let facts = MatchingFacts::load(ports, order, stations, config).await?;
-    let input = match event.kind {
-        EventType::OrderCreated => Input::Created(event),
-        EventType::MatchRetry => Input::MatchRetry(event),
-        _ => Input::AcceptDeadline(event),
-    };
-    let id = ports.new_id();
-    let stamp = Stamp {
-        now: ports.now(),
-        id: &id,
-    };
-    let traffic = |p: GeoPoint| facts.traffic.get(&p.cell()).copied().unwrap_or(facts.fallback);
-    let view = Facts {
-        stations: &facts.stations,
-        riders: &facts.riders,
-        traffic: &traffic,
-    };
-    // Saga events are never refused; a refusal would mean "not live".
-    Ok(decide(order, input, &view, &stamp, config).unwrap_or_else(|_| Decision::stale(order, ports.now())))
+    Ok(facts.decide(ports, order, event, config))
 }
 
 /// What matching reads for one order.
@@ -126,6 +114,12 @@ impl MatchingFacts {
             (None, Some(id), _) => stations::candidate(ports.sql(), id).await?.into_iter().collect(),
             (None, None, _) => Vec::new(),
         };
+        Self::around(ports, stations, config).await
+    }
+
+    /// The available riders in the geohash cells around `stations`, and
+    /// traffic for all of them.
+    async fn around(ports: &impl Ports, stations: Vec<StationCandidate>, config: &Config) -> Result<Self, StoreError> {
         let mut cells: Vec<String> = stations
             .iter()
             .flat_map(|s| s.location.cells_within(config.rider_radius_m))
@@ -146,4 +140,130 @@ impl MatchingFacts {
             fallback: static_traffic_factor(ports.now(), config),
         })
     }
+
+    /// Asks the core what `event` does to `order` given these facts.
+    fn decide(&self, ports: &impl Ports, order: &Order, event: &Envelope, config: &Config) -> Decision {
+        let input = match event.kind {
+            EventType::OrderCreated => Input::Created(event),
+            EventType::MatchRetry => Input::MatchRetry(event),
+            _ => Input::AcceptDeadline(event),
+        };
+        let id = ports.new_id();
+        let stamp = Stamp {
+            now: ports.now(),
+            id: &id,
+        };
+        let traffic = |p: GeoPoint| self.traffic.get(&p.cell()).copied().unwrap_or(self.fallback);
+        let view = Facts {
+            stations: &self.stations,
+            riders: &self.riders,
+            traffic: &traffic,
+        };
+        // Saga events are never refused; a refusal would mean "not live".
+        decide(order, input, &view, &stamp, config).unwrap_or_else(|_| Decision::stale(order, ports.now()))
+    }
+}
+
+/// Handles a queue batch: reads every order of the batch, its stations and
+/// the riders around them once, decides the orders one after the other
+/// against that one view (each sees the riders and cylinders the ones
+/// before it took), and commits all the decisions in one atomic batch. If
+/// that batch loses a race with another instance (a conflict), or the
+/// batch cannot be read that way, each message goes through
+/// [`on_message`] on its own, which re-reads and retries as usual.
+pub async fn on_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Vec<Outcome> {
+    if bodies.len() > 1
+        && let Some(outcomes) = decide_batch(bodies, ports).await
+    {
+        return outcomes;
+    }
+    let mut outcomes = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        outcomes.push(on_message(body, ports).await);
+    }
+    outcomes
+}
+
+/// The batch path of [`on_batch`]; `None` means "do it one by one".
+async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outcome>> {
+    let config = gasline_store::config(ports).await.ok()?;
+    let outcomes = vec![Outcome::Ack; bodies.len()];
+    // Ours, parsed; anything else is acknowledged as `on_message` would.
+    let events: Vec<(usize, Envelope)> = bodies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Envelope::from_bytes(b).ok().map(|e| (i, e)))
+        .filter(|(_, e)| e.kind.consumer() == Some(Consumer::Matching))
+        .collect();
+    // One read: each order with its processed mark, and its stations.
+    let mut statements = Vec::new();
+    for (_, event) in &events {
+        statements.push(order::load_for_consumer(
+            Consumer::Matching,
+            &event.id,
+            event.order_id.as_str(),
+        ));
+        let reads = stations_to_read(event, &config);
+        if reads.len() != 1 {
+            return None;
+        }
+        statements.extend(reads);
+    }
+    let rows = ports.sql().query_many(statements).await.ok()?;
+    let mut orders: HashMap<String, Order> = HashMap::new();
+    let mut todo: Vec<(usize, &Envelope)> = Vec::new();
+    let mut stations: Vec<StationCandidate> = Vec::new();
+    for ((i, event), pair) in events.iter().zip(rows.chunks(2)) {
+        let [order_rows, station_rows] = pair else {
+            return None;
+        };
+        // Processed already, or no such order: acknowledged.
+        if let Some((false, order)) = order::loaded_for_consumer(order_rows).ok()? {
+            // The stations were read from what the event says; the slow
+            // path handles an event that no longer describes the order.
+            if order.is_live(event) && !read_with_order(event, &order) {
+                return None;
+            }
+            orders.entry(order.id.to_string()).or_insert(order);
+            todo.push((*i, event));
+        }
+        for station in stations::candidates_from_rows(station_rows).ok()? {
+            if !stations.iter().any(|s| s.id == station.id) {
+                stations.push(station);
+            }
+        }
+    }
+    // One more read: the riders around every station of the batch.
+    let mut facts = MatchingFacts::around(ports, stations, &config).await.ok()?;
+
+    // Decide one after the other against the one view.
+    let mut batch = Vec::new();
+    let mut published = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (_, event) in todo {
+        if seen.contains(&event.id.as_str()) {
+            continue; // the same event twice in one batch
+        }
+        seen.push(&event.id);
+        let before = orders.get(event.order_id.as_str())?.clone();
+        let decision = facts.decide(ports, &before, event, &config);
+        update_facts(&before, &decision, &mut facts.stations, &mut facts.riders);
+        if let Some(after) = decision.order() {
+            orders.insert(after.id.to_string(), after.clone());
+        }
+        let processed = Some(Processed {
+            consumer: Consumer::Matching,
+            event_id: &event.id,
+        });
+        let (statements, rows) = order::statements(&decision, processed);
+        batch.extend(statements);
+        published.extend(rows);
+    }
+    match ports.sql().batch(batch).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return None,
+        Err(_) => return Some(vec![Outcome::Retry; bodies.len()]),
+    }
+    gasline_store::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
+    Some(outcomes)
 }

@@ -1,15 +1,14 @@
-//! Cloudflare Workers entrypoint: each queued event to [`crate::on_message`],
-//! acknowledged or retried one by one.
+//! Cloudflare Workers entrypoint: a queue batch to [`crate::on_batch`], which
+//! decides its orders against one view and commits them together; each
+//! message is then acknowledged or retried by its outcome.
 
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, MessageBatch, Result, event};
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    // One at a time: the orders of a batch compete for the same riders.
-    let order = gasline_workers::BatchOrder::OneAtATime;
-    gasline_workers::consume("matching", order, batch, env, async |body, ports| {
-        crate::on_message(body, ports).await
+    gasline_workers::consume_batch("matching", batch, env, async |bodies, ports| {
+        crate::on_batch(bodies, ports).await
     })
     .await;
     Ok(())

@@ -6,8 +6,7 @@ use worker::{Context, Env, MessageBatch, Result, event};
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    let order = gasline_workers::BatchOrder::Concurrent;
-    gasline_workers::consume("signing", order, batch, env, async |body, ports| {
+    gasline_workers::consume("signing", batch, env, async |body, ports| {
         crate::on_message(body, ports).await
     })
     .await;

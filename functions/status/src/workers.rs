@@ -29,8 +29,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 #[event(queue)]
 async fn dead_letters(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
-    let order = gasline_workers::BatchOrder::Concurrent;
-    gasline_workers::consume("dead-letters", order, batch, env, async |body, ports| {
+    gasline_workers::consume("dead-letters", batch, env, async |body, ports| {
         crate::dead_letter(body, ports).await
     })
     .await;

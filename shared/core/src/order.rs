@@ -768,6 +768,48 @@ pub fn sign_void_record(order: &Order, waybill: &VoidedWaybill, signer: &Waybill
     }
 }
 
+/// Brings an in-memory view of the facts up to date with `decision`, taken
+/// about `before`: stock it reserves or releases, riders it assigns or
+/// frees. Matching decides the orders of one queue batch against one view,
+/// so two orders of a batch never want the same rider or the last cylinder.
+pub fn update_facts(
+    before: &Order,
+    decision: &Decision,
+    stations: &mut [StationCandidate],
+    riders: &mut [RiderCandidate],
+) {
+    let mut change_stock = |station: &StationId, items: &Items, reserve: bool| {
+        if let Some(s) = stations.iter_mut().find(|s| s.id == *station) {
+            for item in items.as_slice() {
+                let q = item.quantity.get();
+                match s.available.iter_mut().find(|(spec, _)| *spec == item.spec) {
+                    Some((_, n)) if reserve => *n = n.saturating_sub(q),
+                    Some((_, n)) => *n += q,
+                    None if !reserve => s.available.push((item.spec, q)),
+                    None => {}
+                }
+            }
+        }
+    };
+    for effect in decision.effects() {
+        match effect {
+            Effect::ReserveStock { station, items } => change_stock(station, items, true),
+            Effect::ReleaseStock => {
+                if let Some(station) = &before.station_id {
+                    change_stock(station, &before.items, false);
+                }
+            }
+            Effect::AssignRider { rider } | Effect::FreeRider { rider } => {
+                let free = matches!(effect, Effect::FreeRider { .. });
+                if let Some(r) = riders.iter_mut().find(|r| r.id == *rider) {
+                    r.available = free;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A voided waybill still waiting for its signed void record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoidedWaybill {

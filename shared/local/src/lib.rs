@@ -108,10 +108,22 @@ impl System {
         }
     }
 
+    /// Delivers a batch of matching's messages, as its queue trigger would.
+    async fn dispatch_matching(&self, deliveries: &[Delivery]) -> Vec<Outcome> {
+        if deliveries.is_empty() {
+            return Vec::new();
+        }
+        if self.failing_consumer.get() == Some(Consumer::Matching) {
+            return vec![Outcome::Retry; deliveries.len()];
+        }
+        let bodies: Vec<Vec<u8>> = deliveries.iter().map(|d| d.message.body.clone()).collect();
+        gasline_matching::on_batch(&bodies, &self.ports()).await
+    }
+
     /// Delivers one message to its consumer, as the queue trigger would.
     async fn dispatch(&self, delivery: &Delivery) -> Outcome {
         let ports = self.ports();
-        let consumer = EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer);
+        let consumer = consumer_of(delivery);
         if consumer.is_some() && consumer == self.failing_consumer.get() {
             return Outcome::Retry;
         }
@@ -125,7 +137,8 @@ impl System {
 
     /// Delivers every message due now; returns how many were handled.
     /// Messages due together are handled concurrently (interleaved at each
-    /// SQL statement), as a queue consumer's batch or parallel invocations are.
+    /// SQL statement), as parallel invocations are; matching's among them go
+    /// to it as one batch, as its queue consumer gets them.
     pub fn deliver_due(&self) -> usize {
         let mut handled = 0;
         loop {
@@ -141,8 +154,18 @@ impl System {
             }
             handled += batch.len();
             self.stats.borrow_mut().delivered += batch.len() as u64;
-            let outcomes = block_on(futures::future::join_all(batch.iter().map(|d| self.dispatch(d))));
-            for (delivery, outcome) in batch.into_iter().zip(outcomes) {
+            let (matching, others): (Vec<Delivery>, Vec<Delivery>) = batch
+                .into_iter()
+                .partition(|d| consumer_of(d) == Some(Consumer::Matching));
+            let (matched, outcomes) = block_on(futures::future::join(
+                self.dispatch_matching(&matching),
+                futures::future::join_all(others.iter().map(|d| self.dispatch(d))),
+            ));
+            for (delivery, outcome) in matching
+                .into_iter()
+                .zip(matched)
+                .chain(others.into_iter().zip(outcomes))
+            {
                 self.settle(delivery, outcome);
             }
         }
@@ -228,4 +251,9 @@ impl System {
     pub fn run_for(&self, ms: i64) {
         self.run_until(self.now() + ms, |_| false);
     }
+}
+
+/// The function a delivery's topic goes to.
+fn consumer_of(delivery: &Delivery) -> Option<Consumer> {
+    EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer)
 }

@@ -360,31 +360,28 @@ fn body_of(message: &RawMessage) -> Vec<u8> {
         .into_bytes()
 }
 
-/// How the messages of one queue batch are handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchOrder {
-    /// All at once: the waits on D1 overlap. For consumers whose messages
-    /// do not compete for the same rows (signing: one order each).
-    Concurrent,
-    /// One after the other. For consumers whose messages race for the same
-    /// rows: matching's orders of one batch, served from the same station,
-    /// all want the same best rider; concurrently, all but one lose the
-    /// conditional assignment and must re-read and decide again, and with
-    /// production batches a few per thousand ran out of rounds and were
-    /// dead-lettered (docs/BENCHMARKS.md). In order, each sees the riders
-    /// the one before took; a batch of ten costs ≈ 10 × 6 ms, little next
-    /// to the batch wait.
-    OneAtATime,
-}
-
-/// Hands every message of a batch to `handle` and acks or retries each one
-/// by its outcome. Never fails the batch: a Rust queue handler that returns
-/// `Err` would redeliver every message. `consumer` names the function (for
-/// the test-only `test_fail_consumer` fault, which makes it ask for a retry
-/// of everything).
-pub async fn consume<F>(consumer: &str, order: BatchOrder, batch: MessageBatch<JsValue>, env: Env, handle: F)
+/// Hands every message of a batch to `handle`, all at once so the waits on
+/// D1 overlap — for consumers whose messages do not compete for the same
+/// rows (signing: one order each). See [`consume_batch`].
+pub async fn consume<F>(consumer: &str, batch: MessageBatch<JsValue>, env: Env, handle: F)
 where
     F: AsyncFn(&[u8], &WorkerPorts) -> Outcome,
+{
+    consume_batch(consumer, batch, env, async |bodies: &[Vec<u8>], ports: &WorkerPorts| {
+        join_all(bodies.iter().map(|b| handle(b, ports))).await
+    })
+    .await;
+}
+
+/// Hands the bodies of a whole batch to `handle` (one outcome per body, in
+/// order) and acks or retries each message by its outcome. Never fails the
+/// batch: a Rust queue handler that returns `Err` would redeliver every
+/// message. `consumer` names the function (for the test-only
+/// `test_fail_consumer` fault, which makes it ask for a retry of
+/// everything).
+pub async fn consume_batch<F>(consumer: &str, batch: MessageBatch<JsValue>, env: Env, handle: F)
+where
+    F: AsyncFn(&[Vec<u8>], &WorkerPorts) -> Vec<Outcome>,
 {
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     if test_variable(&env, "test_fail_consumer") == consumer {
@@ -404,16 +401,9 @@ where
         }
     };
     let bodies: Vec<Vec<u8>> = messages.iter().map(body_of).collect();
-    let outcomes = match order {
-        BatchOrder::Concurrent => join_all(bodies.iter().map(|b| handle(b, &ports))).await,
-        BatchOrder::OneAtATime => {
-            let mut outcomes = Vec::with_capacity(bodies.len());
-            for body in &bodies {
-                outcomes.push(handle(body, &ports).await);
-            }
-            outcomes
-        }
-    };
+    let mut outcomes = handle(&bodies, &ports).await;
+    // A handler that answers for fewer bodies leaves the rest retried.
+    outcomes.resize(messages.len(), Outcome::Retry);
     let now = ports.now();
     for (message, outcome) in messages.iter().zip(outcomes) {
         match outcome {

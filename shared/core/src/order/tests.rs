@@ -752,3 +752,22 @@ fn reasons_round_trip_through_their_wire_text() {
     );
     assert!(Reason::parse("whatever").is_err());
 }
+
+#[test]
+fn the_facts_view_follows_each_decision() {
+    let mut world = World::new();
+    let order = order_in(OrderState::Received);
+    let d = run(&order, Kind::Created, &world).unwrap();
+    update_facts(&order, &d, &mut world.stations, &mut world.riders);
+    assert_eq!(world.stations[0].available, [(CylinderSpec::Ysp35_5, 8)]);
+    assert!(!world.riders.iter().any(|r| r.available), "r2 is taken");
+    // The next order of the batch finds no rider and waits for one.
+    let d2 = run(&order, Kind::Created, &world).unwrap();
+    assert_eq!(d2.order().unwrap().state, OrderState::SourceAllocated);
+    // Cancelling the first gives the stock and the rider back.
+    let after = d.order().unwrap().clone();
+    let cancel = run(&after, Kind::Cancel, &world).unwrap();
+    update_facts(&after, &cancel, &mut world.stations, &mut world.riders);
+    assert_eq!(world.stations[0].available, [(CylinderSpec::Ysp35_5, 10)]);
+    assert!(world.riders.iter().any(|r| r.id.as_str() == "r2" && r.available));
+}
