@@ -87,6 +87,11 @@ async fn match_order(
     Ok(facts.decide(ports, order, event, config))
 }
 
+/// Riders read per station beyond one per order being decided: the core
+/// ranks these by travel time, and a rider who timed out on an order is
+/// excluded from it, so a few more than the orders need.
+const SPARE_CANDIDATES: usize = 16;
+
 /// What matching reads for one order.
 struct MatchingFacts {
     stations: Vec<StationCandidate>,
@@ -114,19 +119,28 @@ impl MatchingFacts {
             (None, Some(id), _) => stations::candidate(ports.sql(), id).await?.into_iter().collect(),
             (None, None, _) => Vec::new(),
         };
-        Self::around(ports, stations, config).await
+        Self::around(ports, stations, 1, config).await
     }
 
-    /// The available riders in the geohash cells around `stations`, and
-    /// traffic for all of them.
-    async fn around(ports: &impl Ports, stations: Vec<StationCandidate>, config: &Config) -> Result<Self, StoreError> {
-        let mut cells: Vec<String> = stations
-            .iter()
-            .flat_map(|s| s.location.cells_within(config.rider_radius_m))
-            .collect();
-        cells.sort();
-        cells.dedup();
-        let riders = riders::available_in_cells(ports.sql(), &cells).await?;
+    /// The available riders nearest each of `stations` (enough for each of
+    /// `orders` orders to take one, and [`SPARE_CANDIDATES`] more to rank),
+    /// and traffic for all of them.
+    async fn around(
+        ports: &impl Ports,
+        stations: Vec<StationCandidate>,
+        orders: usize,
+        config: &Config,
+    ) -> Result<Self, StoreError> {
+        let points: Vec<GeoPoint> = stations.iter().map(|s| s.location).collect();
+        let fresh_since = ports.now() - config.rider_location_max_age_ms;
+        let riders = riders::available_near(
+            ports.sql(),
+            &points,
+            config.rider_radius_m,
+            fresh_since,
+            orders + SPARE_CANDIDATES,
+        )
+        .await?;
         let points: Vec<GeoPoint> = stations
             .iter()
             .map(|s| s.location)
@@ -234,7 +248,7 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         }
     }
     // One more read: the riders around every station of the batch.
-    let mut facts = MatchingFacts::around(ports, stations, &config).await.ok()?;
+    let mut facts = MatchingFacts::around(ports, stations, todo.len(), &config).await.ok()?;
 
     // Decide one after the other against the one view.
     let mut batch = Vec::new();

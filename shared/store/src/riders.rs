@@ -14,23 +14,66 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// Available riders whose last position falls in one of `cells`.
-pub async fn available_in_cells(sql: &impl SqlStore, cells: &[String]) -> Result<Vec<RiderCandidate>, StoreError> {
-    if cells.is_empty() {
+/// The available riders nearest each of `stations`: for each station, at
+/// most `per_station` riders whose position is in a cell within `radius_m`
+/// of it and was reported at or after `fresh_since`, nearest first (by an
+/// equirectangular distance, good enough to order riders a few km apart),
+/// in one round trip; a rider near two stations is listed once.
+///
+/// The bound keeps matching's read and decision proportional to the batch,
+/// not to how many riders a city has free: the core ranks these candidates
+/// by travel time (`gasline_core::matching::rank_riders`), so a rider beyond
+/// a station's `per_station` nearest is only missed when that many nearer
+/// ones are all slower through traffic.
+pub async fn available_near(
+    sql: &impl SqlStore,
+    stations: &[GeoPoint],
+    radius_m: f64,
+    fresh_since: Millis,
+    per_station: usize,
+) -> Result<Vec<RiderCandidate>, StoreError> {
+    let statements: Vec<Statement> = stations
+        .iter()
+        .map(|s| nearest_statement(*s, &s.cells_within(radius_m), fresh_since, per_station))
+        .collect();
+    if statements.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = (1..=cells.len())
+    let mut riders: Vec<RiderCandidate> = Vec::new();
+    for row in sql.query_many(statements).await?.iter().flatten() {
+        let rider = candidate_from_row(row)?;
+        if !riders.iter().any(|r| r.id == rider.id) {
+            riders.push(rider);
+        }
+    }
+    riders.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(riders)
+}
+
+fn nearest_statement(station: GeoPoint, cells: &[String], fresh_since: Millis, limit: usize) -> Statement {
+    // ?1 lat, ?2 lon, ?3 the squared scale of a degree of longitude there,
+    // ?4 freshness, ?5 the limit, then the cells.
+    let placeholders = (6..6 + cells.len())
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let statement = Statement::new(
+    let lon_scale = station.lat.to_radians().cos().powi(2);
+    let mut params = vec![
+        Value::from(station.lat),
+        Value::from(station.lon),
+        Value::from(lon_scale),
+        Value::from(fresh_since),
+        Value::from(i64::try_from(limit).unwrap_or(i64::MAX)),
+    ];
+    params.extend(cells.iter().map(|c| Value::from(c.as_str())));
+    Statement::new(
         format!(
-            "SELECT id, name, status, lat, lon, located_at FROM riders WHERE status = 'available' AND cell IN ({placeholders}) ORDER BY id"
+            "SELECT id, name, status, lat, lon, located_at FROM riders \
+             WHERE status = 'available' AND cell IN ({placeholders}) AND located_at >= ?4 \
+             ORDER BY (lat - ?1) * (lat - ?1) + (lon - ?2) * (lon - ?2) * ?3, id LIMIT ?5"
         ),
-        cells.iter().map(|c| Value::from(c.as_str())).collect(),
-    );
-    let rows = sql.query(statement).await?;
-    rows.iter().map(candidate_from_row).collect()
+        params,
+    )
 }
 
 pub fn candidate_from_row(r: &gasline_ports::Row) -> Result<RiderCandidate, StoreError> {
