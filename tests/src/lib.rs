@@ -5,10 +5,12 @@
 pub mod remote;
 
 use futures::executor::block_on;
+use gasline_core::event::{Consumer, EventType};
 use gasline_local::System;
 use gasline_local::demo::{self, Credentials};
 use gasline_native::Faults;
 use gasline_ports::{SqlStore, sql};
+use gasline_store::consume::Outcome;
 
 pub use gasline_local::demo::CENTRE;
 pub const CENTRE_LAT: f64 = CENTRE.lat;
@@ -133,18 +135,26 @@ impl World {
         json["id"].as_str().expect("an id").to_owned()
     }
 
-    /// Hands every message due now to matching as one queue batch, as its
-    /// Workers consumer receives them, and returns each one's outcome (in
-    /// the order they were due). Panics if a due message is not matching's.
-    pub fn match_due_as_one_batch(&self) -> Vec<gasline_store::consume::Outcome> {
+    /// Hands every message due now for `consumer` to it as one queue batch,
+    /// as its Workers consumer receives them, and returns each one's outcome
+    /// (in the order they were due). Notifications due meanwhile (nobody
+    /// consumes them) are dropped; a message for the other consumer panics.
+    pub fn batch_due(&self, consumer: Consumer) -> Vec<Outcome> {
         let now = self.system.now();
         let bodies: Vec<Vec<u8>> = std::iter::from_fn(|| self.system.services.queue.pop_due(now))
-            .map(|d| {
-                assert_eq!(d.message.topic, "order.created", "only matching's messages are due");
-                d.message.body
+            .filter_map(|d| {
+                let to = EventType::from_topic(&d.message.topic).and_then(EventType::consumer);
+                assert!(to.is_none() || to == Some(consumer), "{} is due too", d.message.topic);
+                to.map(|_| d.message.body)
             })
             .collect();
-        block_on(gasline_matching::on_batch(&bodies, &self.system.ports()))
+        let ports = self.system.ports();
+        block_on(async {
+            match consumer {
+                Consumer::Matching => gasline_matching::on_batch(&bodies, &ports).await,
+                Consumer::Signing => gasline_signing::on_batch(&bodies, &ports).await,
+            }
+        })
     }
 
     pub fn status(&self, id: &str) -> serde_json::Value {

@@ -4,7 +4,9 @@
 //! through the saga one message at a time. The figures are the table in
 //! `docs/BENCHMARKS.md`; the bounds here keep them from growing back.
 
+use gasline_core::event::Consumer;
 use gasline_native::RoundTrips;
+use gasline_store::consume::Outcome;
 use gasline_tests::World;
 
 fn trips(world: &World) -> RoundTrips {
@@ -85,39 +87,46 @@ fn one_order_costs_few_round_trips_per_step() {
     assert!(void.reads <= 1 && void.writes <= 1, "void record: {void:?}");
 }
 
-/// A queue batch of new orders costs matching what one order does: one read
-/// for the orders and their stations, one for the riders around them, one
-/// write batch for all of them.
+/// A queue batch costs matching and signing what one message does: matching
+/// one read for the orders and their stations, one for the riders around
+/// them, one write batch for all; signing one read for the orders with
+/// their stations and riders, one write batch for every waybill.
 #[test]
-fn a_batch_of_orders_is_matched_for_the_cost_of_one() {
+fn a_batch_of_orders_costs_what_one_order_does() {
     let world = World::demo(11, 20);
     #[allow(clippy::cast_precision_loss)]
     let ids: Vec<String> = (0..6)
         .map(|i| world.place_order(&world.order_body(31.2304 + 0.0005 * i as f64, 121.4737, 1)))
         .collect();
-    let before = trips(&world);
-    let outcomes = world.match_due_as_one_batch();
-    let batch = trips(&world) - before;
-    assert_eq!(outcomes.len(), ids.len());
-    assert!(
-        outcomes.iter().all(|o| *o == gasline_store::consume::Outcome::Ack),
-        "{outcomes:?}"
-    );
-    println!(
-        "order.created × {} in one batch | {} | {}",
-        ids.len(),
-        batch.reads,
-        batch.writes
-    );
-    assert!(batch.reads <= 2 && batch.writes <= 1, "batch: {batch:?}");
-    let mut riders: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            let status = world.status(id);
-            assert_eq!(status["state"], "rider_assigned", "{status:#}");
-            status["rider_id"].as_str().expect("a rider").to_owned()
-        })
-        .collect();
+    let mut riders = Vec::new();
+    for (consumer, state) in [
+        (Consumer::Matching, "rider_assigned"),
+        (Consumer::Signing, "waybill_signed"),
+    ] {
+        let before = trips(&world);
+        let outcomes = world.batch_due(consumer);
+        let batch = trips(&world) - before;
+        assert_eq!(outcomes, vec![Outcome::Ack; ids.len()], "{consumer:?}");
+        println!(
+            "{consumer:?}, {} orders in one batch | {} | {}",
+            ids.len(),
+            batch.reads,
+            batch.writes
+        );
+        let reads = if consumer == Consumer::Matching { 2 } else { 1 };
+        assert!(batch.reads <= reads && batch.writes <= 1, "{consumer:?}: {batch:?}");
+        riders = ids
+            .iter()
+            .map(|id| {
+                let status = world.status(id);
+                assert_eq!(status["state"], state, "{status:#}");
+                status["rider_id"].as_str().expect("a rider").to_owned()
+            })
+            .collect();
+    }
+    for id in &ids {
+        assert!(world.verify(&world.waybill(id)), "{id}: the waybill verifies");
+    }
     riders.sort();
     riders.dedup();
     assert_eq!(riders.len(), ids.len(), "one rider per order");

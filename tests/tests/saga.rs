@@ -482,7 +482,7 @@ fn one_batch_never_gives_a_rider_or_a_cylinder_twice() {
         .map(|_| world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1)))
         .collect();
     let before = world.system.services.sql.round_trips();
-    let outcomes = world.match_due_as_one_batch();
+    let outcomes = world.batch_due(gasline_core::event::Consumer::Matching);
     // Decided against one view and committed at once: no conflict sent the
     // batch back one order at a time.
     let cost = world.system.services.sql.round_trips() - before;

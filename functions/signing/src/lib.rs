@@ -29,17 +29,26 @@ use gasline_store::{riders, stations, waybills};
 
 /// Handles one queue message.
 pub async fn on_message(body: &[u8], ports: &impl Ports) -> Outcome {
-    consume::run(
-        ports,
-        Consumer::Signing,
-        body,
-        reads,
-        async |p, event: &Envelope, o: &Order, rows: &[Vec<Row>]| match event.kind {
-            EventType::RiderAssigned => sign_waybill(p, o, event, rows).await,
-            _ => sign_void(p, o, rows).await,
-        },
-    )
-    .await
+    consume::run(ports, Consumer::Signing, body, reads, decide_one).await
+}
+
+/// Handles a queue batch: one read for every order of it with its station,
+/// rider or waybill, one signature each, one atomic write for all of them
+/// (`consume::run_batch`).
+pub async fn on_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Vec<Outcome> {
+    consume::run_batch(ports, Consumer::Signing, bodies, reads, decide_one).await
+}
+
+async fn decide_one(
+    ports: &impl Ports,
+    event: &Envelope,
+    order: &Order,
+    rows: &[Vec<Row>],
+) -> Result<Decision, StoreError> {
+    match event.kind {
+        EventType::RiderAssigned => sign_waybill(ports, order, event, rows).await,
+        _ => sign_void(ports, order, rows).await,
+    }
 }
 
 /// What to read with the order, from the ids the event carries:

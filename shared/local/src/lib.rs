@@ -108,16 +108,20 @@ impl System {
         }
     }
 
-    /// Delivers a batch of matching's messages, as its queue trigger would.
-    async fn dispatch_matching(&self, deliveries: &[Delivery]) -> Vec<Outcome> {
+    /// Delivers a batch of one consumer's messages, as its queue trigger
+    /// would.
+    async fn dispatch_batch(&self, consumer: Consumer, deliveries: &[Delivery]) -> Vec<Outcome> {
         if deliveries.is_empty() {
             return Vec::new();
         }
-        if self.failing_consumer.get() == Some(Consumer::Matching) {
+        if self.failing_consumer.get() == Some(consumer) {
             return vec![Outcome::Retry; deliveries.len()];
         }
         let bodies: Vec<Vec<u8>> = deliveries.iter().map(|d| d.message.body.clone()).collect();
-        gasline_matching::on_batch(&bodies, &self.ports()).await
+        match consumer {
+            Consumer::Matching => gasline_matching::on_batch(&bodies, &self.ports()).await,
+            Consumer::Signing => gasline_signing::on_batch(&bodies, &self.ports()).await,
+        }
     }
 
     /// Delivers one message to its consumer, as the queue trigger would.
@@ -137,8 +141,8 @@ impl System {
 
     /// Delivers every message due now; returns how many were handled.
     /// Messages due together are handled concurrently (interleaved at each
-    /// SQL statement), as parallel invocations are; matching's among them go
-    /// to it as one batch, as its queue consumer gets them.
+    /// SQL statement), as parallel invocations are; matching's and signing's
+    /// among them go to each as one batch, as their queue consumers get them.
     pub fn deliver_due(&self) -> usize {
         let mut handled = 0;
         loop {
@@ -154,16 +158,21 @@ impl System {
             }
             handled += batch.len();
             self.stats.borrow_mut().delivered += batch.len() as u64;
-            let (matching, others): (Vec<Delivery>, Vec<Delivery>) = batch
+            let (matching, rest): (Vec<Delivery>, Vec<Delivery>) = batch
                 .into_iter()
                 .partition(|d| consumer_of(d) == Some(Consumer::Matching));
-            let (matched, outcomes) = block_on(futures::future::join(
-                self.dispatch_matching(&matching),
+            let (signing, others): (Vec<Delivery>, Vec<Delivery>) = rest
+                .into_iter()
+                .partition(|d| consumer_of(d) == Some(Consumer::Signing));
+            let (matched, signed, outcomes) = block_on(futures::future::join3(
+                self.dispatch_batch(Consumer::Matching, &matching),
+                self.dispatch_batch(Consumer::Signing, &signing),
                 futures::future::join_all(others.iter().map(|d| self.dispatch(d))),
             ));
             for (delivery, outcome) in matching
                 .into_iter()
                 .zip(matched)
+                .chain(signing.into_iter().zip(signed))
                 .chain(others.into_iter().zip(outcomes))
             {
                 self.settle(delivery, outcome);

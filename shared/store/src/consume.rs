@@ -106,3 +106,110 @@ where
     }
     Outcome::Retry
 }
+
+/// Handles a queue batch for `consumer` the way [`run`] handles one
+/// message, but for the cost of one: every order of the batch is read with
+/// its processed mark and its facts in one round trip, each is decided, and
+/// all the decisions commit in one atomic batch before their outbox rows
+/// are published. Use it where the orders of a batch do not compete for
+/// the same facts (signing); matching, whose orders compete for riders and
+/// stock, keeps its own batch path over one shared view.
+///
+/// If that batch conflicts (another writer changed one of the orders), or
+/// two messages of the batch concern one order, every message goes through
+/// [`run`] on its own instead, which re-reads and retries as usual.
+pub async fn run_batch<P, F>(
+    ports: &P,
+    consumer: Consumer,
+    bodies: &[Vec<u8>],
+    reads: impl Fn(&Envelope) -> Vec<Statement>,
+    mut decide: F,
+) -> Vec<Outcome>
+where
+    P: Ports,
+    F: AsyncFnMut(&P, &Envelope, &Order, &[Vec<Row>]) -> Result<Decision, StoreError>,
+{
+    let mut outcomes = vec![Outcome::Ack; bodies.len()];
+    // Ours, parsed; anything else is acknowledged, as `run` would.
+    let events: Vec<(usize, Envelope, Vec<Statement>)> = bodies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, body)| Envelope::from_bytes(body).ok().map(|e| (i, e)))
+        .filter(|(_, e)| e.kind.consumer() == Some(consumer))
+        .map(|(i, e)| {
+            let r = reads(&e);
+            (i, e, r)
+        })
+        .collect();
+    let one_per_order = events
+        .iter()
+        .enumerate()
+        .all(|(n, (_, e, _))| events[..n].iter().all(|(_, x, _)| x.order_id != e.order_id));
+    if events.len() < 2 || !one_per_order {
+        return one_by_one(ports, consumer, bodies, &reads, &mut decide).await;
+    }
+    let mut statements = Vec::new();
+    for (_, event, reads) in &events {
+        statements.push(order::load_for_consumer(consumer, &event.id, event.order_id.as_str()));
+        statements.extend(reads.iter().cloned());
+    }
+    let Ok(mut rows) = ports.sql().query_many(statements).await else {
+        return vec![Outcome::Retry; bodies.len()];
+    };
+    let mut batch = Vec::new();
+    let mut published = Vec::new();
+    for (i, event, reads) in events.iter().rev() {
+        // Each event's rows, taken from the end: its order, then its reads.
+        let mut facts = rows.split_off(rows.len() - 1 - reads.len());
+        let order_rows = facts.remove(0);
+        let order = match order::loaded_for_consumer(&order_rows) {
+            Ok(Some((false, order))) => order,
+            Ok(Some((true, _)) | None) => continue,
+            Err(_) => {
+                outcomes[*i] = Outcome::Retry;
+                continue;
+            }
+        };
+        let Ok(decision) = decide(ports, event, &order, &facts).await else {
+            outcomes[*i] = Outcome::Retry;
+            continue;
+        };
+        let processed = Some(Processed {
+            consumer,
+            event_id: &event.id,
+        });
+        let (statements, rows) = order::statements(&decision, processed);
+        batch.extend(statements);
+        published.extend(rows);
+    }
+    if batch.is_empty() {
+        return outcomes;
+    }
+    match ports.sql().batch(batch).await {
+        Ok(()) => {
+            crate::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
+            outcomes
+        }
+        // Nothing of the batch was applied; let each message race alone.
+        Err(StoreError::Conflict(_)) => one_by_one(ports, consumer, bodies, &reads, &mut decide).await,
+        Err(_) => vec![Outcome::Retry; bodies.len()],
+    }
+}
+
+async fn one_by_one<P, F>(
+    ports: &P,
+    consumer: Consumer,
+    bodies: &[Vec<u8>],
+    reads: &impl Fn(&Envelope) -> Vec<Statement>,
+    decide: &mut F,
+) -> Vec<Outcome>
+where
+    P: Ports,
+    F: AsyncFnMut(&P, &Envelope, &Order, &[Vec<Row>]) -> Result<Decision, StoreError>,
+{
+    let mut outcomes = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        outcomes.push(run(ports, consumer, body, reads, &mut *decide).await);
+    }
+    outcomes
+}
