@@ -67,17 +67,21 @@ impl OutboxRow {
 /// How many times the wait between re-sends of one row doubles at most.
 pub const MAX_BACKOFF_DOUBLINGS: i64 = 6;
 
-/// Publishes rows just committed (already marked sent by their insert).
+/// Publishes rows just committed (already marked sent by their insert),
+/// all at once.
 /// A failed publish takes the mark back in one statement, so the sweeper
 /// sends the row after the grace; it never fails the caller (the state
 /// change has already happened). Returns how many were published.
 pub async fn publish_committed(sql: &impl SqlStore, queue: &impl Publisher, rows: &[OutboxRow], now: Millis) -> usize {
-    let mut failed = Vec::new();
-    for row in rows {
-        if queue.publish(row.message(now)).await.is_err() {
-            failed.push(row.envelope.id.as_str());
-        }
-    }
+    // Concurrently: a batch's decisions emit a few events each, and every
+    // publish is a round trip to the queue.
+    let sent = futures::future::join_all(rows.iter().map(|row| queue.publish(row.message(now)))).await;
+    let failed: Vec<&str> = rows
+        .iter()
+        .zip(sent)
+        .filter(|(_, sent)| sent.is_err())
+        .map(|(row, _)| row.envelope.id.as_str())
+        .collect();
     if !failed.is_empty() {
         // Losing this update only delays the re-send to the consumer's
         // redelivery (a consumed event) or loses a notification.
