@@ -194,16 +194,28 @@ async function applySqlFiles(db, table, files, label) {
       `CREATE TABLE IF NOT EXISTS ${table} (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)`,
     )
     .run();
-  const done = new Set((await db.prepare(`SELECT name FROM ${table}`).all()).results.map((r) => r.name));
+  const appliedNames = async () =>
+    new Set((await db.prepare(`SELECT name FROM ${table}`).all()).results.map((r) => r.name));
+  const done = await appliedNames();
   let applied = 0;
   for (const { name, file } of files) {
     if (done.has(name)) continue;
     const statements = splitSql(await readFile(file, "utf8")).map((sql) => db.prepare(sql));
     statements.push(db.prepare(`INSERT INTO ${table} (name) VALUES (?)`).bind(name));
-    try {
-      await db.batch(statements);
-    } catch (error) {
-      throw new Error(`${label} ${file}: ${error.message}`, { cause: error });
+    // A large file (the benchmarks' seeds: 13,000 statements) sometimes
+    // loses its connection to workerd ("fetch failed") while workerd is
+    // still busy starting the workers. The batch is atomic and records its
+    // own name, so look whether it landed and send it again if not.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db.batch(statements);
+        break;
+      } catch (error) {
+        const lost = error.message === "fetch failed" && attempt < 3;
+        if (lost && (await appliedNames()).has(name)) break;
+        if (!lost) throw new Error(`${label} ${file}: ${error.message}`, { cause: error });
+        console.log(`gasline: ${label} ${file}: ${error.message}; sending it again`);
+      }
     }
     applied++;
   }
