@@ -273,6 +273,9 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         batch.extend(statements);
         published.extend(rows);
     }
+    if batch.is_empty() {
+        return Some(outcomes); // every message was a duplicate or not ours
+    }
     match ports.sql().batch(batch).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return None,

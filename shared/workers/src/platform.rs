@@ -362,7 +362,7 @@ fn body_of(message: &RawMessage) -> Vec<u8> {
 
 /// Hands every message of a batch to `handle`, all at once so the waits on
 /// D1 overlap — for consumers whose messages do not compete for the same
-/// rows (signing: one order each). See [`consume_batch`].
+/// rows (the dead-letter consumer in status). See [`consume_batch`].
 pub async fn consume<F>(consumer: &str, batch: MessageBatch<JsValue>, env: Env, handle: F)
 where
     F: AsyncFn(&[u8], &WorkerPorts) -> Outcome,
