@@ -148,13 +148,7 @@ impl World {
                 to.map(|_| d.message.body)
             })
             .collect();
-        let ports = self.system.ports();
-        block_on(async {
-            match consumer {
-                Consumer::Matching => gasline_matching::on_batch(&bodies, &ports).await,
-                Consumer::Signing => gasline_signing::on_batch(&bodies, &ports).await,
-            }
-        })
+        block_on(self.system.handle_batch(consumer, &bodies))
     }
 
     pub fn status(&self, id: &str) -> serde_json::Value {

@@ -118,9 +118,15 @@ impl System {
             return vec![Outcome::Retry; deliveries.len()];
         }
         let bodies: Vec<Vec<u8>> = deliveries.iter().map(|d| d.message.body.clone()).collect();
+        self.handle_batch(consumer, &bodies).await
+    }
+
+    /// Hands `bodies` to `consumer` as one queue batch, as its Workers
+    /// queue handler receives them; one outcome per body.
+    pub async fn handle_batch(&self, consumer: Consumer, bodies: &[Vec<u8>]) -> Vec<Outcome> {
         match consumer {
-            Consumer::Matching => gasline_matching::on_batch(&bodies, &self.ports()).await,
-            Consumer::Signing => gasline_signing::on_batch(&bodies, &self.ports()).await,
+            Consumer::Matching => gasline_matching::on_batch(bodies, &self.ports()).await,
+            Consumer::Signing => gasline_signing::on_batch(bodies, &self.ports()).await,
         }
     }
 
