@@ -11,6 +11,9 @@ use gasline_local::demo::{self, Credentials};
 use gasline_native::Faults;
 use gasline_ports::{SqlStore, sql};
 use gasline_store::consume::Outcome;
+use gasline_testkit::{Call, Client, Transport};
+
+pub use gasline_testkit::OrderBody;
 
 pub use gasline_local::demo::CENTRE;
 pub const CENTRE_LAT: f64 = CENTRE.lat;
@@ -58,6 +61,11 @@ impl World {
         self.seed
     }
 
+    /// The system's HTTP surface as a client sees it (in process).
+    pub fn client(&self) -> Client<impl Transport + '_> {
+        Client::new(|request| self.system.http(request))
+    }
+
     /// Sends a request; returns status and parsed JSON body (Null if none).
     pub fn request(
         &self,
@@ -83,24 +91,15 @@ impl World {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, Vec<u8>, String) {
-        let mut builder = http::Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
-        }
-        if !body.is_empty() {
-            builder = builder.header("content-type", "application/json");
-        }
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let response = self.system.http(builder.body(body).expect("request builds"));
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        (response.status().as_u16(), response.into_body(), content_type)
+        let method = http::Method::from_bytes(method.as_bytes()).expect("a method");
+        let call = headers
+            .iter()
+            .fold(Call::new(method, path).token_opt(token), |call, (k, v)| {
+                call.header(k, v)
+            })
+            .body(body);
+        let reply = self.client().send(&call).expect("the system in process always answers");
+        (reply.status, reply.body, reply.content_type)
     }
 
     pub fn get(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
@@ -111,28 +110,12 @@ impl World {
         self.request("POST", path, Some(token), &[], body)
     }
 
-    /// A valid order body at a position for `quantity` × YSP35.5.
-    pub fn order_body(&self, lat: f64, lon: f64, quantity: u32) -> String {
-        serde_json::json!({
-            "customer": {"name": "王芳", "phone": "13800138000", "address": "上海市黄浦区人民大道200号",
-                         "location": {"lat": lat, "lon": lon}},
-            "items": [{"spec": "YSP35.5", "quantity": quantity}],
-        })
-        .to_string()
-    }
-
     /// Places an order with a fresh idempotency key; returns its id.
     pub fn place_order(&self, body: &str) -> String {
         let key = format!("k-{}", self.system.services.ids.next_id());
-        let (status, json) = self.request(
-            "POST",
-            "/v1/orders",
-            Some(&self.creds.app),
-            &[("idempotency-key", &key)],
-            body,
-        );
-        assert_eq!(status, 202, "{json:#}");
-        json["id"].as_str().expect("an id").to_owned()
+        self.client()
+            .place(&self.creds.app, &key, body)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Hands every message due now for `consumer` to it as one queue batch,
@@ -221,5 +204,13 @@ impl World {
                 (name, format!("{dump:?}"))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_order_builder_centres_on_the_demo() {
+        assert_eq!(gasline_testkit::CENTRE, (super::CENTRE_LAT, super::CENTRE_LON));
     }
 }

@@ -9,28 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gasline_core::signature::{PublicKeySet, SignedWaybill};
+use gasline_testkit::{Call, Client, Loopback, OrderBody};
 use serde_json::{Value, json};
 
-/// `dev.env` as written by `gasline demo`.
-#[derive(Debug, Clone, Default)]
-pub struct DevEnv(HashMap<String, String>);
-
-impl DevEnv {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let vars = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("export "))
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect();
-        Ok(Self(vars))
-    }
-
-    pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map_or("", String::as_str)
-    }
-}
+pub use gasline_testkit::DevEnv;
 
 /// What the scenarios need from a runtime beyond HTTP.
 pub trait Runtime {
@@ -42,7 +24,7 @@ pub trait Runtime {
 pub struct Remote {
     pub base: String,
     pub env: DevEnv,
-    agent: ureq::Agent,
+    client: Client<Loopback>,
 }
 
 /// Status and parsed body (`Null` when the body is not JSON).
@@ -50,14 +32,11 @@ pub type Reply = (u16, Value);
 
 impl Remote {
     pub fn new(base: &str, env: DevEnv) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build();
+        let client = Client::new(Loopback::new(base, Duration::from_secs(30)));
         Self {
-            base: base.trim_end_matches('/').to_owned(),
+            base: client.transport().base().to_owned(),
             env,
-            agent: config.into(),
+            client,
         }
     }
 
@@ -69,22 +48,15 @@ impl Remote {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Reply, String> {
-        let url = format!("{}{path}", self.base);
-        let mut request = http::Request::builder().method(method).uri(&url);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if !body.is_empty() {
-            request = request.header("content-type", "application/json");
-        }
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let request = request.body(body.as_bytes().to_vec()).map_err(|e| e.to_string())?;
-        let mut response = self.agent.run(request).map_err(|e| format!("{method} {path}: {e}"))?;
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        let method = http::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let call = headers
+            .iter()
+            .fold(Call::new(method, path).token_opt(token), |call, (k, v)| {
+                call.header(k, v)
+            })
+            .body(body);
+        let reply = self.client.send(&call).map_err(|e| format!("{e:#}"))?;
+        Ok((reply.status, reply.json()))
     }
 
     pub fn get(&self, path: &str, token: &str) -> Result<Reply, String> {
@@ -104,19 +76,10 @@ impl Remote {
     }
 
     /// Places an order; returns its id.
-    pub fn place(&self, body: &Value, key: &str) -> Result<String, String> {
-        let (status, reply) = self.call(
-            "POST",
-            "/v1/orders",
-            Some(self.app()),
-            &[("idempotency-key", key)],
-            &body.to_string(),
-        )?;
-        expect(status == 202, format!("POST /v1/orders answered {status}: {reply}"))?;
-        reply["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("no id in {reply}"))
+    pub fn place(&self, body: &OrderBody, key: &str) -> Result<String, String> {
+        self.client
+            .place(self.app(), key, &body.to_string())
+            .map_err(|e| format!("{e:#}"))
     }
 
     pub fn order(&self, id: &str) -> Result<Value, String> {
@@ -154,15 +117,6 @@ fn unique(label: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{label}-{nanos}")
-}
-
-/// An order for `quantity` cylinders of `spec` near People's Square.
-pub fn order_body(spec: &str, quantity: u32) -> Value {
-    json!({
-        "customer": {"name": "王芳", "phone": "13800138000", "address": "上海市黄浦区人民大道200号",
-                     "location": {"lat": 31.2304, "lon": 121.4737}},
-        "items": [{"spec": spec, "quantity": quantity}],
-    })
 }
 
 fn timeline_states(order: &Value) -> Vec<String> {
@@ -296,7 +250,7 @@ const SAGA_LIMIT: Duration = Duration::from_secs(10);
 
 fn order_to_signed_waybill(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
-    let id = r.place(&order_body("YSP35.5", 2), &unique("e2e-happy"))?;
+    let id = r.place(&OrderBody::new().item("YSP35.5", 2), &unique("e2e-happy"))?;
     let order = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
     let states = timeline_states(&order);
     expect(
@@ -351,7 +305,7 @@ fn cancel(r: &Remote, id: &str) -> Result<(), String> {
 
 fn rider_completes_delivery(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
-    let id = r.place(&order_body("YSP12", 1), &unique("e2e-deliver"))?;
+    let id = r.place(&OrderBody::new().item("YSP12", 1), &unique("e2e-deliver"))?;
     let order = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
     let rider = order["rider_id"].as_str().ok_or("no rider")?;
     let token = cx.riders.get(rider).ok_or_else(|| format!("no token for {rider}"))?;
@@ -392,7 +346,7 @@ fn idempotent_post(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
     let before = orders_total(r)?;
     let key = unique("e2e-idem");
-    let body = order_body("YSP4.7", 1).to_string();
+    let body = OrderBody::new().item("YSP4.7", 1).to_string();
     let first = r.call("POST", "/v1/orders", Some(r.app()), &[("idempotency-key", &key)], &body)?;
     let second = r.call("POST", "/v1/orders", Some(r.app()), &[("idempotency-key", &key)], &body)?;
     expect(
@@ -403,7 +357,7 @@ fn idempotent_post(cx: &Context<'_>) -> Result<(), String> {
         first.1["id"] == second.1["id"],
         format!("two ids: {} and {}", first.1["id"], second.1["id"]),
     )?;
-    let other = order_body("YSP4.7", 2).to_string();
+    let other = OrderBody::new().item("YSP4.7", 2).to_string();
     let third = r.call(
         "POST",
         "/v1/orders",
@@ -424,7 +378,7 @@ fn idempotent_post(cx: &Context<'_>) -> Result<(), String> {
 fn bad_input(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
     let before = orders_total(r)?;
-    let good = order_body("YSP35.5", 1);
+    let good = OrderBody::new().item("YSP35.5", 1).json();
     let mut unknown = good.clone();
     unknown["customer"]["floor"] = json!(5);
     let mut far = good.clone();
@@ -525,7 +479,7 @@ fn no_oversell(cx: &Context<'_>) -> Result<(), String> {
     report(keep, json!({"stock": {"YSP118": 3}}))?;
     let ids: Vec<Result<String, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|i| s.spawn(move || r.place(&order_body("YSP118", 1), &unique(&format!("e2e-last-{i}")))))
+            .map(|i| s.spawn(move || r.place(&OrderBody::new().item("YSP118", 1), &unique(&format!("e2e-last-{i}")))))
             .collect();
         handles
             .into_iter()
@@ -573,7 +527,7 @@ fn no_oversell(cx: &Context<'_>) -> Result<(), String> {
 
 fn rider_timeout_reassigns(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
-    let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-timeout"))?;
+    let id = r.place(&OrderBody::new().item("YSP35.5", 1), &unique("e2e-timeout"))?;
     let first = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
     let first_rider = first["rider_id"].as_str().unwrap_or_default().to_owned();
     // Nobody accepts: after the (4 s) deadline the order goes to someone else.
@@ -597,7 +551,7 @@ fn rider_timeout_reassigns(cx: &Context<'_>) -> Result<(), String> {
 fn lost_publish_recovered_by_cron(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
     let placed = Instant::now();
-    let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-lost"))?;
+    let id = r.place(&OrderBody::new().item("YSP35.5", 1), &unique("e2e-lost"))?;
     // Well inside the sweeper's 1 s grace: nothing may have re-sent it yet,
     // and a delivered publish would have moved the order on by now.
     std::thread::sleep(Duration::from_millis(700));
@@ -616,7 +570,7 @@ fn lost_publish_recovered_by_cron(cx: &Context<'_>) -> Result<(), String> {
 
 fn consumer_fault_dead_lettered(cx: &Context<'_>) -> Result<(), String> {
     let r = cx.remote;
-    let id = r.place(&order_body("YSP35.5", 1), &unique("e2e-dlq"))?;
+    let id = r.place(&OrderBody::new().item("YSP35.5", 1), &unique("e2e-dlq"))?;
     std::thread::sleep(Duration::from_millis(1_200));
     cx.runtime.fire_cron()?;
     let order = r.wait_for(&id, Duration::from_secs(60), |o| o["state"] == "failed")?;

@@ -217,12 +217,7 @@ fn assert_accepted(world: &World, what: &str, req: &Req, expect: u16) -> Value {
 
 /// The valid order every order case is a variation of.
 fn valid_order() -> Value {
-    json!({
-        "customer": {"name": "王芳", "phone": "13800138000", "address": "上海市黄浦区人民大道200号",
-                     "location": {"lat": CENTRE_LAT, "lon": CENTRE_LON}},
-        "items": [{"spec": "YSP35.5", "quantity": 2}],
-        "note": "请放在门口",
-    })
+    OrderBody::new().item("YSP35.5", 2).note("请放在门口").json()
 }
 
 /// The valid order with one change.
@@ -319,7 +314,7 @@ struct Assigned {
 }
 
 fn signed_order(world: &World) -> Assigned {
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(2_000);
     let status = world.status(&id);
     assert_eq!(status["state"], "waybill_signed", "{status:#}");
@@ -1133,7 +1128,7 @@ fn reads_and_ops_refuse_callers_without_the_right() {
 #[test]
 fn wrong_methods_and_unknown_paths_are_refused() {
     let world = World::demo(23, 4);
-    let order = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let order = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     let (rider, rider_token) = world.creds.riders[0].clone();
     let (station, _) = world.creds.stations[0].clone();
     let ops = world.creds.ops.clone();

@@ -221,7 +221,7 @@ proptest! {
         let mut ids = Vec::new();
         for i in 0..orders {
             let quantity = 1 + u32::try_from(i % 2).unwrap();
-            ids.push(world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON + 0.001, quantity)));
+            ids.push(world.place_order(&OrderBody::new().at(CENTRE_LAT, CENTRE_LON + 0.001).item("YSP35.5", quantity).to_string()));
             if i % 4 == 3 {
                 world.system.run_for(300);
                 check_always(&world)?;

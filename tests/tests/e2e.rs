@@ -15,7 +15,9 @@
 //! The tests are ignored in a plain `cargo test` (nothing is running then).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use gasline_testkit::{Call, Client, Loopback};
 use gasline_tests::remote::{self, Context, DevEnv, Remote, Runtime, Scenario};
 
 /// How the cron trigger is fired: the runtime's own hook, or the sweep route.
@@ -28,12 +30,11 @@ impl Runtime for Cron<'_> {
     fn fire_cron(&self) -> Result<(), String> {
         let status = match self {
             Cron::Url(url) => {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let response = agent
-                    .post(url)
-                    .send_empty()
-                    .map_err(|e| format!("firing the cron: {e}"))?;
-                response.status().as_u16()
+                // The whole URL is the base; the call adds no path.
+                Client::new(Loopback::new(url, Duration::from_secs(30)))
+                    .send(&Call::post("", ""))
+                    .map_err(|e| format!("firing the cron: {e:#}"))?
+                    .status
             }
             Cron::SweepRoute(remote) => remote.post("/v1/ops/sweep", remote.ops(), "")?.0,
         };

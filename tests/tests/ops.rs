@@ -37,7 +37,7 @@ fn a_leak_suspends_the_station_and_a_clean_report_lifts_it() {
         (code, body["suspended"].as_bool(), body["suspend_reason"].as_str()),
         (200, Some(true), Some("leak_alarm"))
     );
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(1_000);
     assert_eq!(world.status(&id)["reason"], "stations_suspended");
 
@@ -52,7 +52,7 @@ fn a_leak_suspends_the_station_and_a_clean_report_lifts_it() {
     }
     let (code, body) = world.post("/v1/stations/st-huangpu-01/telemetry", &token, r#"{"leak_ppm": 3}"#);
     assert_eq!((code, body["suspended"].as_bool()), (200, Some(false)));
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(1_000);
     let status = world.status(&id);
     assert_eq!(
@@ -104,7 +104,7 @@ fn low_stock_holds_the_station_only_after_it_persists() {
 fn counted_stock_never_drops_below_what_live_orders_hold() {
     let world = World::demo(23, 6);
     only_huangpu(&world);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 3));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 3).to_string());
     world.system.run_for(1_000);
     assert_eq!(world.status(&id)["station_id"], "st-huangpu-01");
     let token = station_token(&world, "st-huangpu-01");
@@ -119,7 +119,7 @@ fn counted_stock_never_drops_below_what_live_orders_hold() {
 #[test]
 fn stats_metrics_keys_and_sweep() {
     let world = World::demo(24, 6);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(1_000);
     assert_eq!(world.status(&id)["sla"]["waybill_signed"]["met"], true);
 
@@ -166,7 +166,7 @@ fn stats_metrics_keys_and_sweep() {
 #[test]
 fn tampered_waybills_fail_verification_with_a_reason() {
     let world = World::demo(25, 6);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(1_000);
     let original = world.waybill(&id);
     assert!(world.verify(&original));

@@ -7,7 +7,7 @@
 use gasline_core::event::Consumer;
 use gasline_native::RoundTrips;
 use gasline_store::consume::Outcome;
-use gasline_tests::World;
+use gasline_tests::{OrderBody, World};
 
 fn trips(world: &World) -> RoundTrips {
     world.system.services.sql.round_trips()
@@ -17,11 +17,11 @@ fn trips(world: &World) -> RoundTrips {
 fn one_order_costs_few_round_trips_per_step() {
     let world = World::demo(7, 20);
     let before = trips(&world);
-    let id = world.place_order(&world.order_body(31.2304, 121.4737, 2));
+    let id = world.place_order(&OrderBody::new().at(31.2304, 121.4737).item("YSP35.5", 2).to_string());
     let intake = trips(&world) - before;
     // The same client's next order: its token was verified moments ago.
     let before = trips(&world);
-    world.place_order(&world.order_body(31.2310, 121.4740, 1));
+    world.place_order(&OrderBody::new().at(31.2310, 121.4740).item("YSP35.5", 1).to_string());
     let warm_intake = trips(&world) - before;
 
     let mut steps = Vec::new();
@@ -96,7 +96,14 @@ fn a_batch_of_orders_costs_what_one_order_does() {
     let world = World::demo(11, 20);
     #[allow(clippy::cast_precision_loss)]
     let ids: Vec<String> = (0..6)
-        .map(|i| world.place_order(&world.order_body(31.2304 + 0.0005 * i as f64, 121.4737, 1)))
+        .map(|i| {
+            world.place_order(
+                &OrderBody::new()
+                    .at(31.2304 + 0.0005 * i as f64, 121.4737)
+                    .item("YSP35.5", 1)
+                    .to_string(),
+            )
+        })
         .collect();
     let mut riders = Vec::new();
     for (consumer, state) in [

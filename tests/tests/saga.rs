@@ -6,7 +6,7 @@ use gasline_tests::*;
 #[test]
 fn order_reaches_signed_waybill_then_delivered() {
     let world = World::demo(1, 8);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(2_000);
     let status = world.status(&id);
     assert_eq!(status["state"], "waybill_signed", "{status:#}");
@@ -122,7 +122,7 @@ fn waybill_statuses(world: &World, order: &str) -> Vec<(String, bool)> {
 #[test]
 fn no_stock_rejects_and_changes_no_stock() {
     let world = one_station(NOON_SHANGHAI, 1, false, 1);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(2_000);
     let status = world.status(&id);
     assert_eq!(
@@ -137,7 +137,7 @@ fn no_stock_rejects_and_changes_no_stock() {
 #[test]
 fn outside_every_radius_rejects() {
     let world = World::demo(2, 4);
-    let id = world.place_order(&world.order_body(31.90, 121.47, 1));
+    let id = world.place_order(&OrderBody::new().at(31.90, 121.47).item("YSP35.5", 1).to_string());
     world.system.run_for(2_000);
     let status = world.status(&id);
     assert_eq!(
@@ -150,7 +150,7 @@ fn outside_every_radius_rejects() {
 #[test]
 fn night_rule_blocks_the_only_unmonitored_station() {
     let world = one_station(NIGHT_SHANGHAI, 10, false, 1);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(2_000);
     let status = world.status(&id);
     assert_eq!(
@@ -162,7 +162,7 @@ fn night_rule_blocks_the_only_unmonitored_station() {
 
     // The same order at a monitored station is served at night.
     let monitored = one_station(NIGHT_SHANGHAI, 10, true, 1);
-    let id = monitored.place_order(&monitored.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = monitored.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     monitored.system.run_for(2_000);
     assert_eq!(monitored.status(&id)["state"], "waybill_signed");
 }
@@ -170,7 +170,7 @@ fn night_rule_blocks_the_only_unmonitored_station() {
 #[test]
 fn no_rider_retries_then_rejects_and_releases_stock() {
     let world = one_station(NOON_SHANGHAI, 10, false, 0);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(1_000);
     assert_eq!(world.status(&id)["state"], "source_allocated");
     assert_eq!(
@@ -193,7 +193,7 @@ fn no_rider_retries_then_rejects_and_releases_stock() {
 #[test]
 fn a_rider_who_comes_online_is_assigned_on_retry() {
     let mut world = one_station(NOON_SHANGHAI, 10, false, 0);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(1_000);
     let at = GeoPoint::new(CENTRE_LAT + 0.01, CENTRE_LON).unwrap();
     let token = add_rider(&world.system, "rd-late", "迟到骑手", at, world.seed());
@@ -207,7 +207,7 @@ fn a_rider_who_comes_online_is_assigned_on_retry() {
 #[test]
 fn rider_timeout_reassigns_excluding_that_rider() {
     let world = one_station(NOON_SHANGHAI, 10, false, 2);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(2_000);
     let first = world.status(&id)["rider_id"].as_str().unwrap().to_owned();
     world.system.run_for(ACCEPT_TIMEOUT_MS);
@@ -257,7 +257,7 @@ fn rider_timeout_reassigns_excluding_that_rider() {
 #[test]
 fn rider_timeouts_past_the_limit_fail_and_compensate() {
     let world = one_station(NOON_SHANGHAI, 10, false, 4);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     // Riders keep reporting their positions (they go stale after two minutes).
     for _ in 0..8 {
         report_positions(&world);
@@ -283,7 +283,7 @@ fn rider_timeouts_past_the_limit_fail_and_compensate() {
 #[test]
 fn cancel_before_pickup_compensates_in_reverse() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(2_000);
     assert_eq!(world.status(&id)["state"], "waybill_signed");
     let (code, body) = world.post(
@@ -325,7 +325,7 @@ fn cancel_before_pickup_compensates_in_reverse() {
 #[test]
 fn cancel_after_pickup_is_refused() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(2_000);
     let token = world.rider_token("rd-t0");
     assert_eq!(world.post(&format!("/v1/orders/{id}/accept"), &token, "").0, 200);
@@ -343,7 +343,7 @@ fn cancel_after_pickup_is_refused() {
 fn signing_failure_fails_the_order_and_compensates() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
     world.system.services.variables.remove("signing_key");
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(2_000);
     let status = world.status(&id);
     assert_eq!(
@@ -366,7 +366,7 @@ fn a_consumer_that_keeps_failing_is_dead_lettered_and_compensated() {
         .system
         .failing_consumer
         .set(Some(gasline_core::event::Consumer::Signing));
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 2));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 2).to_string());
     world.system.run_for(30_000);
     let status = world.status(&id);
     assert_eq!(
@@ -383,7 +383,7 @@ fn a_consumer_that_keeps_failing_is_dead_lettered_and_compensated() {
 fn lost_publishes_are_recovered_by_the_sweeper() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
     lose_every_publish(&world);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(3_000);
     assert_eq!(world.status(&id)["state"], "received", "nothing was delivered");
     world.system.services.queue.set_faults(Faults::none());
@@ -400,7 +400,7 @@ fn lost_publishes_are_recovered_by_the_sweeper() {
 fn the_sweeper_backs_off_and_a_minute_long_stall_fails_nothing() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
     lose_every_publish(&world);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(60_000);
     assert_eq!(world.status(&id)["state"], "received");
     assert_eq!(
@@ -427,7 +427,7 @@ fn the_sweeper_backs_off_and_a_minute_long_stall_fails_nothing() {
 fn an_event_that_never_arrives_is_dead_lettered_after_the_backoff() {
     let world = one_station(NOON_SHANGHAI, 10, false, 1);
     lose_every_publish(&world);
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
     world.system.run_for(150_000);
     assert_eq!(world.status(&id)["state"], "received", "still inside the backoff");
     world.system.run_for(10_000);
@@ -448,7 +448,7 @@ fn duplicated_messages_apply_once() {
         max_extra_delay_ms: 500,
         ..Faults::none()
     });
-    let id = world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 3));
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 3).to_string());
     world.system.run_for(5_000);
     let status = world.status(&id);
     assert_eq!(status["state"], "waybill_signed");
@@ -462,7 +462,7 @@ fn duplicated_messages_apply_once() {
 #[test]
 fn same_idempotency_key_returns_the_same_order() {
     let world = World::demo(3, 4);
-    let body = world.order_body(CENTRE_LAT, CENTRE_LON, 1);
+    let body = OrderBody::new().item("YSP35.5", 1).to_string();
     let headers = [("idempotency-key", "order-abc-1")];
     let first = world.request("POST", "/v1/orders", Some(&world.creds.app), &headers, &body);
     let second = world.request("POST", "/v1/orders", Some(&world.creds.app), &headers, &body);
@@ -479,7 +479,7 @@ fn same_idempotency_key_returns_the_same_order() {
 fn one_batch_never_gives_a_rider_or_a_cylinder_twice() {
     let world = one_station(NOON_SHANGHAI, 3, true, 5);
     let ids: Vec<String> = (0..5)
-        .map(|_| world.place_order(&world.order_body(CENTRE_LAT, CENTRE_LON, 1)))
+        .map(|_| world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string()))
         .collect();
     let before = world.system.services.sql.round_trips();
     let outcomes = world.batch_due(gasline_core::event::Consumer::Matching);

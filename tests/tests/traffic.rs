@@ -37,7 +37,12 @@ fn two_riders() -> (World, GeoPoint, GeoPoint) {
 }
 
 fn assigned_rider(world: &World) -> String {
-    let id = world.place_order(&world.order_body(CENTRE_LAT + 0.001, CENTRE_LON, 1));
+    let id = world.place_order(
+        &OrderBody::new()
+            .at(CENTRE_LAT + 0.001, CENTRE_LON)
+            .item("YSP35.5", 1)
+            .to_string(),
+    );
     world.system.run_for(1_000);
     let status = world.status(&id);
     assert_eq!(status["state"], "waybill_signed", "{status:#}");
