@@ -4,7 +4,9 @@
 //! per-step latency against the service levels. Riders accept, pick up and
 //! deliver as soon as their waybill arrives, so they come free again; station
 //! devices report full stock every second (a depot refill), so long runs do
-//! not simply run out of cylinders.
+//! not simply run out of cylinders. The orders are the benchmarks' spread
+//! (`gasline_testkit::OrderBody::nth`: one cylinder each, the four specs in
+//! turn, over a disc of ≈ 4 km round People's Square).
 //!
 //! Latencies are wall-clock, measured by the system's own timestamps; they
 //! show the cost of our code and SQLite, not of a network or an edge runtime.
@@ -16,11 +18,11 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use futures::executor::block_on;
 use gasline_core::sla;
-use gasline_core::types::CylinderSpec;
 use gasline_local::System;
-use gasline_local::demo::{self, CENTRE};
+use gasline_local::demo;
 use gasline_native::Faults;
 use gasline_ports::{SqlStore, sql};
+use gasline_testkit::{Client, OrderBody, Transport};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -55,41 +57,12 @@ enum QueueKind {
     Chaos,
 }
 
-fn order_body(i: usize) -> String {
-    // Spread customers over a 5 km disc around People's Square; vary the items.
-    #[allow(clippy::cast_precision_loss)]
-    let (r, theta) = (0.045 * ((i % 97) as f64 / 97.0).sqrt(), i as f64 * 2.399_963);
-    let spec = [
-        CylinderSpec::Ysp35_5,
-        CylinderSpec::Ysp12,
-        CylinderSpec::Ysp35_5,
-        CylinderSpec::Ysp4_7,
-    ][i % 4];
-    serde_json::json!({
-        "customer": {"name": "模拟客户", "phone": "13800138000", "address": format!("上海市黄浦区模拟路{}号", i + 1),
-                     "location": {"lat": CENTRE.lat + r * theta.sin(), "lon": CENTRE.lon + r * theta.cos() / 0.855}},
-        "items": [{"spec": spec, "quantity": 1 + i % 2}],
-    })
-    .to_string()
-}
-
-fn post(system: &System, path: &str, token: &str, headers: &[(&str, &str)], body: String) -> u16 {
-    let mut request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    system
-        .http(request.body(body.into_bytes()).expect("request builds"))
-        .status()
-        .as_u16()
-}
-
 /// Orders whose waybill is signed: their riders accept, pick up and deliver.
-fn riders_work(system: &System, tokens: &HashMap<String, String>) -> anyhow::Result<()> {
+fn riders_work(
+    system: &System,
+    client: &Client<impl Transport>,
+    tokens: &HashMap<String, String>,
+) -> anyhow::Result<()> {
     let rows = block_on(system.services.sql.query(sql!(
         "SELECT o.id, o.rider_id, o.items FROM orders o WHERE o.state = 'waybill_signed'"
     )))?;
@@ -106,17 +79,21 @@ fn riders_work(system: &System, tokens: &HashMap<String, String>) -> anyhow::Res
             .enumerate()
             .map(|(k, (spec, _))| serde_json::json!({"spec": spec, "trace_code": format!("SIM{}{k:03}", &id[id.len() - 10..])}))
             .collect();
-        post(system, &format!("/v1/orders/{id}/accept"), token, &[], String::new());
         let pickup = serde_json::json!({ "cylinders": cylinders }).to_string();
-        post(system, &format!("/v1/orders/{id}/pickup"), token, &[], pickup);
-        post(system, &format!("/v1/orders/{id}/deliver"), token, &[], String::new());
+        for (step, body) in [
+            ("accept", String::new()),
+            ("pickup", pickup),
+            ("deliver", String::new()),
+        ] {
+            client.post(&format!("/v1/orders/{id}/{step}"), token, body)?;
+        }
     }
     Ok(())
 }
 
 /// Station devices report their counts; the demo stations are refilled to
 /// their demo stock, as a depot delivery would.
-fn stations_restock(system: &System, creds: &demo::Credentials) {
+fn stations_restock(client: &Client<impl Transport>, creds: &demo::Credentials) -> anyhow::Result<()> {
     for (station, token) in &creds.stations {
         let full = demo::STATIONS
             .iter()
@@ -128,8 +105,9 @@ fn stations_restock(system: &System, creds: &demo::Credentials) {
             .map(|(spec, n)| (spec.code().to_owned(), (*n).into()))
             .collect();
         let body = serde_json::json!({ "stock": stock }).to_string();
-        post(system, &format!("/v1/stations/{station}/telemetry"), token, &[], body);
+        client.post(&format!("/v1/stations/{station}/telemetry"), token, body)?;
     }
+    Ok(())
 }
 
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -141,6 +119,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     let system = System::realtime(args.seed, faults);
     let creds = demo::load(&system, args.riders, args.seed);
     let tokens: HashMap<String, String> = creds.riders.iter().cloned().collect();
+    let client = Client::new(|request| system.http(request));
 
     let start = system.now();
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
@@ -151,21 +130,14 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     loop {
         while placed < args.orders && system.now() >= due(placed) {
             let key = format!("sim-{}-{placed}", args.seed);
-            let status = post(
-                &system,
-                "/v1/orders",
-                &creds.app,
-                &[("idempotency-key", &key)],
-                order_body(placed),
-            );
-            anyhow::ensure!(status == 202, "POST /v1/orders answered {status}");
+            client.place(&creds.app, &key, &OrderBody::nth(placed).to_string())?;
             placed += 1;
             last_placed_at = system.now();
         }
         system.run_for(5);
-        riders_work(&system, &tokens)?;
+        riders_work(&system, &client, &tokens)?;
         if system.now() >= next_restock {
-            stations_restock(&system, &creds);
+            stations_restock(&client, &creds)?;
             next_restock = system.now() + 1_000;
         }
         let open = block_on(system.services.sql.query(sql!(

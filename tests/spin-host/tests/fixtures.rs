@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gasline_spin_host::{HostConfig, RedisServer, SpinHost};
+use gasline_testkit::{Call, Loopback};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -45,35 +46,23 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-struct Client {
-    base: String,
-    agent: ureq::Agent,
-}
+/// The project's test client over loopback, with the fixture routes'
+/// plain-text bodies.
+struct Client(gasline_testkit::Client<Loopback>);
 
 impl Client {
     fn new(base: String) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build();
-        Self {
-            base,
-            agent: config.into(),
-        }
+        Self(gasline_testkit::Client::new(Loopback::new(
+            &base,
+            Duration::from_secs(30),
+        )))
     }
 
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let url = format!("{}{path}", self.base);
-        let result = match method {
-            "GET" => self.agent.get(&url).call(),
-            "DELETE" => self.agent.delete(&url).call(),
-            "PUT" => self.agent.put(&url).send(body),
-            "POST" => self.agent.post(&url).send(body),
-            _ => unreachable!(),
-        };
-        let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        (status, response.body_mut().read_to_string().unwrap())
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let call = Call::new(method, path).header("content-type", "text/plain").body(body);
+        let reply = self.0.send(&call).unwrap_or_else(|e| panic!("{e:#}"));
+        (reply.status, reply.text())
     }
 
     fn ok(&self, method: &str, path: &str, body: &str) -> String {
