@@ -3,8 +3,8 @@
 //! - `cargo xtask up` installs what is missing and runs the system locally.
 //! - `cargo xtask test` runs everything CI checks, in CI's order.
 //!
-//! Kept to `std` + `anyhow` on purpose: CI compiles this crate on every run,
-//! so argument parsing is hand-written rather than pulling in `clap`.
+//! The command line is read by `clap` (the doc comments below are its help
+//! text); the benchmarks' client is `gasline-testkit`'s, over `ureq`.
 
 mod bench;
 mod cmd;
@@ -19,50 +19,47 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
 
 use crate::cmd::CommandFailed;
 
-const USAGE: &str = "\
-Usage: cargo xtask <command> [options]
+/// Gasline's project automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Commands:
-  up                  Install what is missing, run the four Workers on the
-                      local Workers runtime with demo data (port
-                      $GASLINE_PORT, default 8787), and say where to look.
-  test                Everything CI checks, in CI's order; stops at the first
-                      failure.
-  workers-smoke       Install the Cloudflare Workers toolchain, build the
-                      hello-world worker and serve it on workerd through the
-                      local harness, then run the harness self-test.
-  build-worker NAME   Build one function as a Worker (worker-build --release).
-  bench-workers       Measure the four Workers on the local Workers runtime
-                      (release builds): wasm sizes, POST /v1/orders latency
-                      beside a hello-world worker, saga latency per step.
-                      Prints Markdown, also written to
-                      target/bench-workers/report.md.
-  bench-spin          Measure the four Spin components on the wasmtime test
-                      host (release components, optimised host): component
-                      sizes, POST /v1/orders latency beside a hello-world
-                      component, saga latency per step. Prints Markdown,
-                      also written to target/bench-spin/report.md.
-  help                Print this message.
-
-Options for `bench-workers` and `bench-spin`:
-  --requests-c1 N     Measured requests of each kind at concurrency 1 (500).
-  --requests-c32 N    Measured requests of each kind at concurrency 32 (3000).
-  --orders N          Orders in each saga run (1000).
-  --rate R            Orders placed per second in the saga runs (10).
-  --only PARTS        Only these measurements (comma-separated; the sizes
-                      are always reported): latency, saga, and for
-                      Workers saga-batched.
-
-Options for `test`:
-  --skip-wasm         Leave out the wasm builds (and the wasm targets).
-  --only <step>       Run only this step (repeatable, or comma-separated).
-                      Steps: tools, fmt, clippy, test, doc,
-                      wasm32-unknown-unknown, wasm32-wasip2, e2e-workers,
-                      e2e-spin (`wasm` selects the wasm builds and e2e runs).
-";
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what is missing, run the four Workers on the local Workers
+    /// runtime with demo data (port $GASLINE_PORT, default 8787), and say
+    /// where to look.
+    Up,
+    /// Everything CI checks, in CI's order; stops at the first failure.
+    Test(test::Options),
+    /// Install the Cloudflare Workers toolchain, build the hello-world
+    /// worker and serve it on workerd through the local harness, then run
+    /// the harness self-test.
+    WorkersSmoke,
+    /// Build one function as a Worker (worker-build --release).
+    BuildWorker {
+        /// The function.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(workers::FUNCTIONS))]
+        name: String,
+    },
+    /// Measure the four Workers on the local Workers runtime (release
+    /// builds): wasm sizes, POST /v1/orders latency beside a hello-world
+    /// worker, saga latency per step. Prints Markdown, also written to
+    /// target/bench-workers/report.md.
+    BenchWorkers(bench::Args),
+    /// Measure the four Spin components on the wasmtime test host (release
+    /// components, optimised host): component sizes, POST /v1/orders
+    /// latency beside a hello-world component, saga latency per step.
+    /// Prints Markdown, also written to target/bench-spin/report.md.
+    BenchSpin(bench::Args),
+}
 
 /// A mistake in the command line: reported with the usage text, exit status 2.
 #[derive(Debug)]
@@ -77,12 +74,12 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let cli = Cli::parse();
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if error.downcast_ref::<UsageError>().is_some() {
-                eprintln!("error: {error}\n\n{USAGE}");
+                eprintln!("error: {error}\n\nFor more information, try `cargo xtask help`.");
                 return ExitCode::from(2);
             }
             eprintln!("error: {error:#}");
@@ -91,72 +88,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<()> {
-    let Some((command, options)) = args.split_first() else {
-        print!("{USAGE}");
-        return Ok(());
-    };
+fn run(command: Command) -> Result<()> {
     // Every command runs from the workspace root, wherever xtask was started.
     let root = workspace_root();
     std::env::set_current_dir(&root).with_context(|| format!("cannot enter the workspace root {}", root.display()))?;
-    match command.as_str() {
-        "test" => {
-            if wants_help(options) {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            test::run(&test::Options::parse(options)?)
-        }
-        "up" => {
-            if wants_help(options) {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            if let Some(unexpected) = options.first() {
-                return Err(usage(format!("`up` takes no options (got `{unexpected}`)")));
-            }
-            workers::up()
-        }
-        "build-worker" => match options {
-            [name] => workers::build_one(name),
-            _ => Err(usage(
-                "`build-worker` takes one function name (intake, matching, signing, status)".to_owned(),
-            )),
-        },
-        "workers-smoke" => {
-            if wants_help(options) {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            if let Some(unexpected) = options.first() {
-                return Err(usage(format!("`workers-smoke` takes no options (got `{unexpected}`)")));
-            }
-            up::workers_smoke()
-        }
-        "bench-workers" => {
-            if wants_help(options) {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            bench::run(&bench::Options::parse(bench::Runtime::Workers, options)?)
-        }
-        "bench-spin" => {
-            if wants_help(options) {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            bench::run(&bench::Options::parse(bench::Runtime::Spin, options)?)
-        }
-        "help" | "-h" | "--help" => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        other => Err(usage(format!("unknown command `{other}`"))),
+    match command {
+        Command::Up => workers::up(),
+        Command::Test(options) => test::run(&options),
+        Command::WorkersSmoke => up::workers_smoke(),
+        Command::BuildWorker { name } => workers::build_one(&name),
+        Command::BenchWorkers(args) => bench::run(&bench::Options::new(bench::Runtime::Workers, args)?),
+        Command::BenchSpin(args) => bench::run(&bench::Options::new(bench::Runtime::Spin, args)?),
     }
-}
-
-fn wants_help(options: &[String]) -> bool {
-    options.iter().any(|o| o == "-h" || o == "--help")
 }
 
 /// Builds the error for a bad command line.

@@ -112,41 +112,29 @@ const E2E_WORKERS_TOOLS: &[Tool] = &[
 ];
 
 /// The command line of `cargo xtask test`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, clap::Args)]
 pub struct Options {
+    /// Leave out the wasm builds and the end-to-end runs (and the wasm
+    /// targets).
+    #[arg(long)]
     skip_wasm: bool,
-    /// Step names (or `wasm`) given with `--only`; empty means every step.
+    /// Run only these steps (repeatable, or comma-separated); `wasm`
+    /// selects the wasm builds and the end-to-end runs.
+    #[arg(long, value_name = "STEP", value_delimiter = ',', value_parser = step_names())]
     only: Vec<String>,
 }
 
-impl Options {
-    pub fn parse(args: &[String]) -> Result<Self> {
-        let mut options = Self::default();
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let only = match arg.as_str() {
-                "--skip-wasm" => {
-                    options.skip_wasm = true;
-                    continue;
-                }
-                "--only" => args
-                    .next()
-                    .ok_or_else(|| usage("`--only` needs a step name".to_owned()))?,
-                other => match other.strip_prefix("--only=") {
-                    Some(value) => value,
-                    None => return Err(usage(format!("`test` does not take `{other}`"))),
-                },
-            };
-            for name in only.split(',').map(str::trim).filter(|name| !name.is_empty()) {
-                if !is_step_name(name) {
-                    return Err(usage(format!("no step is called `{name}`")));
-                }
-                options.only.push(name.to_owned());
-            }
-        }
-        Ok(options)
-    }
+/// Every name `--only` takes, in CI's order.
+fn step_names() -> clap::builder::PossibleValuesParser {
+    let checks = CHECKS.iter().map(|check| check.name);
+    std::iter::once(TOOLS_STEP)
+        .chain(checks)
+        .chain(std::iter::once(WASM_GROUP))
+        .collect::<Vec<_>>()
+        .into()
+}
 
+impl Options {
     fn selects(&self, check: &Check) -> bool {
         if check.is_wasm && self.skip_wasm {
             return false;
@@ -162,10 +150,6 @@ impl Options {
     fn tools_only(&self) -> bool {
         !self.only.is_empty() && self.only.iter().all(|name| name == TOOLS_STEP)
     }
-}
-
-fn is_step_name(name: &str) -> bool {
-    name == TOOLS_STEP || name == WASM_GROUP || CHECKS.iter().any(|check| check.name == name)
 }
 
 /// Runs the selected checks after making sure their tools are installed.
@@ -277,8 +261,12 @@ fn build_functions(target: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options> {
-        Options::parse(&args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>())
+    /// `test ARGS` as clap reads it, through the real command line.
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        match <crate::Cli as clap::Parser>::try_parse_from(["xtask", "test"].iter().chain(args))?.command {
+            crate::Command::Test(options) => Ok(options),
+            other => panic!("`test` parsed as {other:?}"),
+        }
     }
 
     fn selected(options: &Options) -> Vec<&'static str> {
@@ -339,7 +327,7 @@ mod tests {
     fn unknown_steps_and_flags_are_usage_errors() {
         for args in [&["--only", "lint"][..], &["--only"], &["--fast"]] {
             let error = parse(args).unwrap_err();
-            assert!(error.downcast_ref::<crate::UsageError>().is_some(), "{args:?}");
+            assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
         }
     }
 }

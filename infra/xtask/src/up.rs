@@ -3,14 +3,14 @@
 //! `cargo xtask up` itself is in `workers.rs`.
 
 use std::ffi::OsStr;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use gasline_testkit::{Call, Client, Loopback};
 
 use crate::cmd::Cmd;
 use crate::ensure;
@@ -275,48 +275,10 @@ fn is_running(pid: u32) -> bool {
         })
 }
 
-/// A plain HTTP/1.1 GET (no client crate in xtask): status and body.
+/// `GET base + path` without a token: status and body.
 pub fn http_get(base: &str, path: &str) -> Result<(u16, String)> {
-    let authority = base
-        .strip_prefix("http://")
-        .with_context(|| format!("not an http:// URL: {base}"))?
-        .trim_end_matches('/');
-    let mut stream = TcpStream::connect(authority).with_context(|| format!("cannot connect to {authority}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept-Encoding: identity\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .with_context(|| format!("malformed HTTP response: {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .with_context(|| format!("no status in {head:?}"))?;
-    let chunked = head
-        .lines()
-        .any(|line| line.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
-    Ok((status, if chunked { dechunk(body) } else { body.to_owned() }))
-}
-
-/// Decodes a chunked body (enough for small test responses).
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
+    let reply = Client::new(Loopback::new(base, Duration::from_secs(30))).send(&Call::get(path))?;
+    Ok((reply.status, reply.text()))
 }
 
 /// `cargo xtask workers-smoke`: the proof that the Workers toolchain and the
@@ -370,16 +332,4 @@ pub fn workers_smoke() -> Result<()> {
             }),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunked_bodies_are_decoded() {
-        assert_eq!(dechunk("5\r\nhello\r\n0\r\n\r\n"), "hello");
-        assert_eq!(dechunk("3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"), "hello");
-        assert_eq!(dechunk(""), "");
-    }
 }
