@@ -1,6 +1,6 @@
 //! [`SqlStore`] over SQLite (rusqlite, bundled), the native stand-in for
-//! Cloudflare D1 and Spin SQLite, plus the migration runner that applies
-//! `infra/migrations/` the way `wrangler d1 migrations apply` does.
+//! Cloudflare D1 and Spin SQLite. Migrations are applied by the project's
+//! one runner (`gasline_store::migrations`) through this port.
 //!
 //! Errors are mapped so that handlers see the same [`StoreError`] kinds on
 //! every platform: any constraint failure is a [`StoreError::Conflict`]
@@ -28,17 +28,7 @@ pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 /// The SQL migrations of `infra/migrations/`, sorted by name: `(file name, SQL)`.
 pub use gasline_store::migrations::MIGRATIONS;
 
-/// A migration that could not be applied. Earlier migrations stay applied;
-/// this one was rolled back as a whole.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("migration {migration} failed: {error}")]
-pub struct MigrationError {
-    /// The file name of the migration, e.g. `0001_init.sql`
-    /// (empty when the history table itself could not be read or created).
-    pub migration: String,
-    /// What SQLite reported.
-    pub error: StoreError,
-}
+pub use gasline_store::migrations::MigrationError;
 
 /// A SQLite database behind the [`SqlStore`] port.
 ///
@@ -109,8 +99,9 @@ impl SqliteStore {
 
     /// Applies every migration of `infra/migrations/` (embedded at compile
     /// time, see [`MIGRATIONS`]) not yet recorded in [`MIGRATIONS_TABLE`],
-    /// in name order. Returns the names it applied; a second call applies
-    /// nothing.
+    /// in name order, with the project's one runner
+    /// ([`gasline_store::migrations::migrate`]). Returns the names it
+    /// applied; a second call applies nothing.
     pub fn migrate(&self) -> Result<Vec<String>, MigrationError> {
         self.migrate_with(MIGRATIONS)
     }
@@ -119,48 +110,8 @@ impl SqliteStore {
     /// `(name, sql)` pairs, applied in the order given. Each migration runs
     /// in its own transaction together with its history row.
     pub fn migrate_with(&self, migrations: &[(&str, &str)]) -> Result<Vec<String>, MigrationError> {
-        let mut connection = self.lock();
-        let history_error = |error| MigrationError {
-            migration: String::new(),
-            error,
-        };
-        connection
-            .execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
-                    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-                    name       TEXT UNIQUE,
-                    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-                );"
-            ))
-            .map_err(|e| history_error(map_error(e)))?;
-
-        let mut applied = Vec::new();
-        for (name, sql) in migrations {
-            let failed = |error| MigrationError {
-                migration: (*name).to_owned(),
-                error,
-            };
-            let transaction = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| failed(map_error(e)))?;
-            let already: bool = transaction
-                .query_row(
-                    &format!("SELECT EXISTS (SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = ?1)"),
-                    [name],
-                    |row| row.get(0),
-                )
-                .map_err(|e| failed(map_error(e)))?;
-            if already {
-                continue;
-            }
-            transaction.execute_batch(sql).map_err(|e| failed(map_error(e)))?;
-            transaction
-                .execute(&format!("INSERT INTO {MIGRATIONS_TABLE} (name) VALUES (?1)"), [name])
-                .map_err(|e| failed(map_error(e)))?;
-            transaction.commit().map_err(|e| failed(map_error(e)))?;
-            applied.push((*name).to_owned());
-        }
-        Ok(applied)
+        // The port's calls never wait on anything here: SQLite is in process.
+        futures::executor::block_on(gasline_store::migrations::migrate_with(self, migrations))
     }
 
     /// The names recorded in [`MIGRATIONS_TABLE`], in the order applied

@@ -1,6 +1,8 @@
 //! The schema migrations, embedded at build time from `infra/migrations/`
-//! (see `build.rs`), and a runner over the SQL port for runtimes that do not
-//! apply them from outside (Spin: migrate on start). Applied migrations are
+//! (see `build.rs`), and the one migration runner, over the SQL port: Spin
+//! runs it on start, the native adapters (tests, `gasline demo`, the
+//! simulator) run it on SQLite. On Workers, `wrangler d1 migrations apply`
+//! (or the local harness) applies the same files. Applied migrations are
 //! recorded by file name in `d1_migrations`, the table wrangler uses for D1,
 //! so one history format serves every runtime.
 
@@ -49,19 +51,51 @@ pub fn split_statements(script: &str) -> Vec<String> {
     statements
 }
 
-async fn applied(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
+/// A migration that could not be applied. Earlier migrations stay applied;
+/// this one was rolled back as a whole (it runs in one atomic batch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationError {
+    /// The file name of the migration, e.g. `0001_init.sql` (empty when
+    /// the history table itself could not be read or created).
+    pub migration: String,
+    /// What the database reported.
+    pub error: StoreError,
+}
+
+impl std::fmt::Display for MigrationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "migration {} failed: {}", self.migration, self.error)
+    }
+}
+
+impl std::error::Error for MigrationError {}
+
+/// The migrations recorded as applied, in the order applied (an error when
+/// the history table does not exist yet).
+pub async fn applied(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
     let rows = sql.query(sql!("SELECT name FROM d1_migrations ORDER BY id")).await?;
     rows.iter().map(|r| r.text("name")).collect()
 }
 
-/// Applies every embedded migration not yet recorded, each in one batch with
-/// its record. Returns the names applied now. Safe to run on every start and
-/// from concurrent instances (a loser's batch fails and it re-checks).
-pub async fn migrate(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
-    // The common case, every request on Spin: one read finds the schema
-    // current, and nothing takes the write lock.
+/// Applies every embedded migration ([`MIGRATIONS`]) not yet recorded.
+/// Returns the names applied now.
+pub async fn migrate(sql: &impl SqlStore) -> Result<Vec<String>, MigrationError> {
+    migrate_with(sql, MIGRATIONS).await
+}
+
+/// Applies each of `migrations` (`(file name, SQL)`, in the order given)
+/// not yet recorded, each in one batch with its record. Returns the names
+/// applied now. Safe to run on every start and from concurrent instances
+/// (a loser's batch fails and it re-checks).
+pub async fn migrate_with(sql: &impl SqlStore, migrations: &[(&str, &str)]) -> Result<Vec<String>, MigrationError> {
+    let history = |error| MigrationError {
+        migration: String::new(),
+        error,
+    };
+    // The common case: one read finds the schema current, and nothing
+    // takes the write lock.
     if let Ok(done) = applied(sql).await
-        && MIGRATIONS.iter().all(|(name, _)| done.iter().any(|d| d == name))
+        && migrations.iter().all(|(name, _)| done.iter().any(|d| d == name))
     {
         return Ok(Vec::new());
     }
@@ -69,10 +103,15 @@ pub async fn migrate(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
         "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
          applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
     )])
-    .await?;
-    let done = applied(sql).await?;
+    .await
+    .map_err(history)?;
+    let done = applied(sql).await.map_err(history)?;
     let mut now_applied = Vec::new();
-    for (name, script) in MIGRATIONS.iter().filter(|(name, _)| !done.iter().any(|d| d == name)) {
+    for (name, script) in migrations.iter().filter(|(name, _)| !done.iter().any(|d| d == name)) {
+        let failed = |error| MigrationError {
+            migration: (*name).to_owned(),
+            error,
+        };
         let mut statements: Vec<Statement> = split_statements(script)
             .into_iter()
             .map(|s| Statement::new(s, Vec::new()))
@@ -81,8 +120,8 @@ pub async fn migrate(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
         match sql.batch(statements).await {
             Ok(()) => now_applied.push((*name).to_owned()),
             // Another instance applied it meanwhile.
-            Err(_) if applied(sql).await?.iter().any(|d| d == name) => {}
-            Err(e) => return Err(e),
+            Err(_) if applied(sql).await.map_err(failed)?.iter().any(|d| d == name) => {}
+            Err(e) => return Err(failed(e)),
         }
     }
     Ok(now_applied)
