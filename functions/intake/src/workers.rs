@@ -1,11 +1,13 @@
-//! Cloudflare Workers entrypoint: HTTP in, [`crate::handle`], HTTP out.
+//! Cloudflare Workers entrypoint: HTTP in, [`crate::handle`], HTTP out, then
+//! the committed events to their queues after the reply
+//! (`gasline_workers::serve`).
 
 use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match gasline_workers::accept(request, env).await {
-        Ok((request, ports)) => gasline_workers::reply(crate::handle(request, &ports).await),
-        Err(response) => response,
-    }
+async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
+    gasline_workers::serve(request, env, &ctx, async |request, ports| {
+        crate::handle(request, ports).await
+    })
+    .await
 }

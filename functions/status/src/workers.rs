@@ -8,11 +8,11 @@ use worker::{
 };
 
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match gasline_workers::accept(request, env).await {
-        Ok((request, ports)) => gasline_workers::reply(crate::handle(request, &ports).await),
-        Err(response) => response,
-    }
+async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
+    gasline_workers::serve(request, env, &ctx, async |request, ports| {
+        crate::handle(request, ports).await
+    })
+    .await
 }
 
 #[event(scheduled)]

@@ -210,6 +210,15 @@ pub struct PublishError(pub String);
 /// in-process queue).
 pub trait Publisher {
     async fn publish(&self, message: Message) -> Result<(), PublishError>;
+
+    /// Takes `messages` to send once the reply has gone out, where the
+    /// platform keeps running after replying (Workers: `ctx.waitUntil`);
+    /// gives them back where it cannot, and the caller publishes them now.
+    /// Only for messages whose outbox rows are committed: one taken here
+    /// and then lost is re-sent by the outbox sweeper.
+    fn publish_after_reply(&self, messages: Vec<Message>) -> Result<(), Vec<Message>> {
+        Err(messages)
+    }
 }
 
 /// Outbound HTTP (GIS traffic, remote signer), bounded by a timeout.

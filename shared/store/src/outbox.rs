@@ -71,11 +71,20 @@ pub const MAX_BACKOFF_DOUBLINGS: i64 = 6;
 /// all at once.
 /// A failed publish takes the mark back in one statement, so the sweeper
 /// sends the row after the grace; it never fails the caller (the state
-/// change has already happened). Returns how many were published.
+/// change has already happened). Returns how many were published, or
+/// handed to the platform to publish after the reply
+/// ([`Publisher::publish_after_reply`]).
 pub async fn publish_committed(sql: &impl SqlStore, queue: &impl Publisher, rows: &[OutboxRow], now: Millis) -> usize {
+    let messages = rows.iter().map(|row| row.message(now)).collect();
+    // Where the platform can send after replying, the caller does not wait
+    // on the queue: the rows are committed and marked sent, so a send that
+    // then fails is the sweeper's, exactly as a send that is lost.
+    let Err(messages) = queue.publish_after_reply(messages) else {
+        return rows.len();
+    };
     // Concurrently: a batch's decisions emit a few events each, and every
     // publish is a round trip to the queue.
-    let sent = futures::future::join_all(rows.iter().map(|row| queue.publish(row.message(now)))).await;
+    let sent = futures::future::join_all(messages.into_iter().map(|message| queue.publish(message))).await;
     let failed: Vec<&str> = rows
         .iter()
         .zip(sent)
@@ -192,4 +201,115 @@ pub async fn backlog(sql: &impl SqlStore, now: Millis) -> Result<(i64, i64), Sto
         .first()
         .ok_or_else(|| StoreError::Backend("no backlog row".into()))?;
     Ok((row.int("pending")?, row.int("dead")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use futures::executor::block_on;
+    use gasline_core::event::{EventType, Payload};
+    use gasline_core::types::OrderId;
+    use gasline_ports::PublishError;
+
+    use super::*;
+
+    /// Records the write batches it is given; reads find nothing.
+    #[derive(Default)]
+    struct Writes(RefCell<Vec<Vec<Statement>>>);
+
+    impl SqlStore for Writes {
+        async fn query(&self, _: Statement) -> Result<Vec<Row>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+            Ok(statements.iter().map(|_| Vec::new()).collect())
+        }
+
+        async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+            self.0.borrow_mut().push(statements);
+            Ok(())
+        }
+    }
+
+    /// A queue whose sends all fail; with `after_reply`, it takes the
+    /// messages to send later instead (as Workers serving a request does).
+    struct Queue {
+        after_reply: Option<RefCell<Vec<Message>>>,
+        sends: RefCell<usize>,
+    }
+
+    impl Publisher for Queue {
+        async fn publish(&self, _: Message) -> Result<(), PublishError> {
+            *self.sends.borrow_mut() += 1;
+            Err(PublishError("down".into()))
+        }
+
+        fn publish_after_reply(&self, messages: Vec<Message>) -> Result<(), Vec<Message>> {
+            match &self.after_reply {
+                Some(later) => {
+                    later.borrow_mut().extend(messages);
+                    Ok(())
+                }
+                None => Err(messages),
+            }
+        }
+    }
+
+    fn rows() -> Vec<OutboxRow> {
+        ["01JEVENT0000000000000000AA", "01JEVENT0000000000000000AB"]
+            .into_iter()
+            .map(|id| {
+                let envelope = Envelope {
+                    id: id.into(),
+                    kind: EventType::OrderCreated,
+                    order_id: OrderId::parse("01JORDER000000000000000000".to_owned()).unwrap(),
+                    seq: 1,
+                    at: 1_000,
+                    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+                    payload: Payload::default(),
+                };
+                OutboxRow::new(envelope, 1_000)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_send_takes_the_sent_mark_back_in_one_write() {
+        let (sql, queue) = (
+            Writes::default(),
+            Queue {
+                after_reply: None,
+                sends: RefCell::new(0),
+            },
+        );
+        assert_eq!(block_on(publish_committed(&sql, &queue, &rows(), 1_000)), 0);
+        assert_eq!(*queue.sends.borrow(), 2);
+        let writes = sql.0.borrow();
+        assert_eq!(writes.len(), 1);
+        assert!(
+            writes[0][0].sql.starts_with("UPDATE outbox SET sent_at = NULL"),
+            "{:?}",
+            writes[0]
+        );
+    }
+
+    #[test]
+    fn messages_sent_after_the_reply_are_handed_on_without_waiting() {
+        let queue = Queue {
+            after_reply: Some(RefCell::new(Vec::new())),
+            sends: RefCell::new(0),
+        };
+        let sql = Writes::default();
+        assert_eq!(block_on(publish_committed(&sql, &queue, &rows(), 1_000)), 2);
+        assert_eq!(*queue.sends.borrow(), 0, "nothing is sent before the reply");
+        assert!(
+            sql.0.borrow().is_empty(),
+            "the rows keep their sent mark for the sweeper"
+        );
+        let later = queue.after_reply.unwrap().into_inner();
+        assert_eq!(later.len(), 2);
+        assert_eq!(later[0], rows()[0].message(1_000));
+    }
 }

@@ -1,5 +1,6 @@
 //! The ports over a Worker's bindings, and the entrypoint glue.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use futures::future::{Either, join_all, select};
@@ -12,8 +13,8 @@ use gasline_store::consume::Outcome;
 use worker::js_sys::{Math, Uint8Array};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    AbortController, D1Database, Date, Delay, Env, Fetch, Headers, MessageBatch, MessageExt, Method, QueueContentType,
-    RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error,
+    AbortController, Context, D1Database, Date, Delay, Env, Fetch, Headers, MessageBatch, MessageExt, Method,
+    QueueContentType, RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error, console_warn,
 };
 
 fn classify(message: String) -> StoreError {
@@ -154,14 +155,45 @@ impl KvStore for WorkerKv {
 }
 
 /// Cloudflare Queues as the publisher: one producer binding per topic.
-pub struct WorkerQueues(Env);
+/// Serving a request, it also keeps the messages to send after the reply
+/// (see [`serve`]).
+pub struct WorkerQueues {
+    env: Env,
+    /// `Some` while serving a request: what [`serve`] sends in `waitUntil`.
+    after_reply: Option<RefCell<Vec<Message>>>,
+}
+
+impl WorkerQueues {
+    fn direct(env: Env) -> Self {
+        Self { env, after_reply: None }
+    }
+
+    /// Sends `messages` at once; logs the ones that fail (their outbox rows
+    /// are the sweeper's).
+    async fn publish_all(&self, messages: Vec<Message>) {
+        let sent = join_all(messages.into_iter().map(|m| self.publish(m))).await;
+        for error in sent.into_iter().filter_map(Result::err) {
+            console_warn!("gasline: {error}; the sweeper re-sends it");
+        }
+    }
+}
 
 impl Publisher for WorkerQueues {
+    fn publish_after_reply(&self, messages: Vec<Message>) -> Result<(), Vec<Message>> {
+        match &self.after_reply {
+            Some(pending) => {
+                pending.borrow_mut().extend(messages);
+                Ok(())
+            }
+            None => Err(messages),
+        }
+    }
+
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
         // Test-only fault (never set in production): `test_drop_publish`
         // names topics whose publishes "succeed" and are lost, as Redis
         // pub/sub can lose them; only the outbox sweeper can recover them.
-        let dropped = test_variable(&self.0, "test_drop_publish");
+        let dropped = test_variable(&self.env, "test_drop_publish");
         if dropped.split(',').any(|t| t.trim() == message.topic) {
             return Ok(());
         }
@@ -169,7 +201,7 @@ impl Publisher for WorkerQueues {
         let consumed = EventType::from_topic(&message.topic)
             .and_then(EventType::consumer)
             .is_some();
-        let queue = match self.0.queue(&binding) {
+        let queue = match self.env.queue(&binding) {
             Ok(queue) => queue,
             // Notifications nobody here consumes need no queue.
             Err(_) if !consumed => return Ok(()),
@@ -246,10 +278,18 @@ impl WorkerPorts {
         Ok(Self {
             sql: D1Sql(env.d1("DB")?),
             kv: WorkerKv(env.kv("KV")?),
-            queue: WorkerQueues(env.clone()),
+            queue: WorkerQueues::direct(env.clone()),
             http: WorkerHttp,
             env,
         })
+    }
+
+    /// Ports for serving one request: committed events are published after
+    /// the reply (see [`serve`]).
+    fn replying(env: Env) -> worker::Result<Self> {
+        let mut ports = Self::new(env)?;
+        ports.queue.after_reply = Some(RefCell::new(Vec::new()));
+        Ok(ports)
     }
 }
 
@@ -311,13 +351,36 @@ fn unavailable(cause: &str) -> worker::Result<Response> {
     reply(gasline_http::Problem::unavailable().into_response())
 }
 
+/// Serves one request with `handle` (parse → decide → commit, in the
+/// function crate) and replies; then publishes the events the handler
+/// committed in `ctx.waitUntil`, so the client does not wait on the queue.
+/// Their outbox rows are committed and marked sent before the reply: a
+/// send that fails there is logged, and the sweeper re-sends it after the
+/// redelivery grace, as it does a lost message.
+pub async fn serve<F>(request: Request, env: Env, ctx: &Context, handle: F) -> worker::Result<Response>
+where
+    F: AsyncFn(gasline_http::Request, &WorkerPorts) -> gasline_http::Response,
+{
+    let (request, ports) = match accept(request, env).await {
+        Ok(accepted) => accepted,
+        Err(response) => return response,
+    };
+    let response = handle(request, &ports).await;
+    let pending = ports.queue.after_reply.as_ref().map(RefCell::take).unwrap_or_default();
+    if !pending.is_empty() {
+        let queues = WorkerQueues::direct(ports.env.clone());
+        ctx.wait_until(async move { queues.publish_all(pending).await });
+    }
+    reply(response)
+}
+
 /// Turns a Workers request into the neutral request and builds the ports;
 /// on failure, the response to send instead.
-pub async fn accept(
+async fn accept(
     mut request: Request,
     env: Env,
 ) -> Result<(gasline_http::Request, WorkerPorts), worker::Result<Response>> {
-    let ports = WorkerPorts::new(env).map_err(|e| unavailable(&format!("bindings: {e}")))?;
+    let ports = WorkerPorts::replying(env).map_err(|e| unavailable(&format!("bindings: {e}")))?;
     let declared = request.headers().get("content-length").ok().flatten();
     if let Some(problem) = gasline_http::refuse_declared_length(declared.as_deref()) {
         return Err(reply(problem.into_response()));
