@@ -665,6 +665,12 @@ impl Sweeper {
 enum Kind {
     /// `GET` of the hello-world baseline.
     Hello,
+    /// `GET /healthz`: one of our functions (status), no storage — what
+    /// our code and wasm cost without the database.
+    Health,
+    /// `GET /v1/orders/{id}`: status with a token it trusts (cached) and
+    /// one SQL read — what one database round trip adds.
+    Read,
     /// `POST /v1/orders`, each sent once the previous order's saga settled.
     Quiet,
     /// `POST /v1/orders` back to back (the saga runs behind them).
@@ -675,6 +681,8 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Self::Hello => "`GET` hello",
+            Self::Health => "`GET /healthz` (status, no storage)",
+            Self::Read => "`GET /v1/orders/{id}` (status, one SQL read)",
             Self::Quiet => "`POST /v1/orders`, each after the previous order settled",
             Self::Ours => "`POST /v1/orders`, back to back",
         }
@@ -686,10 +694,11 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
     let runtime = options.runtime;
     let inst = Instance::start(options, "latency", gasline, orders + orders / 10, orders, None, true)?;
     let hello = Call::get(runtime.hello_path());
-    let hellos = |n: usize| vec![hello.clone(); n];
+    let calls = |call: &Call, n: usize| vec![call.clone(); n];
     let check = |kind: Kind, load: &Load| -> Result<()> {
         let bad = |r: &&Reply| match kind {
             Kind::Hello => r.answer.status != 200 || r.answer.body != b"hello",
+            Kind::Health | Kind::Read => r.answer.status != 200,
             Kind::Quiet | Kind::Ours => r.answer.status != 202,
         };
         match load.replies.iter().find(bad) {
@@ -705,11 +714,16 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
     };
 
     eprintln!(
-        "warm-up: {WARMUP} GET {} (hello) and {WARMUP} POST /v1/orders at concurrency 32",
+        "warm-up: {WARMUP} GET {} (hello), POST /v1/orders, GET /healthz and GET /v1/orders/{{id}} at concurrency 32",
         runtime.hello_path()
     );
-    check(Kind::Hello, &run_load(&inst.base, &hellos(WARMUP), 32, None))?;
-    check(Kind::Ours, &run_load(&inst.base, &ours(WARMUP), 32, None))?;
+    check(Kind::Hello, &run_load(&inst.base, &calls(&hello, WARMUP), 32, None))?;
+    let warm = run_load(&inst.base, &ours(WARMUP), 32, None);
+    check(Kind::Ours, &warm)?;
+    let read = inst.order_status(&order_id(&warm.replies[0].answer)?);
+    let health = Call::get("/healthz");
+    check(Kind::Health, &run_load(&inst.base, &calls(&health, WARMUP), 32, None))?;
+    check(Kind::Read, &run_load(&inst.base, &calls(&read, WARMUP), 32, None))?;
     inst.drain()?;
 
     let setup = match runtime {
@@ -725,11 +739,15 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
     };
     let _ = writeln!(
         report,
-        "{setup} {ROUNDS} rounds per concurrency, each: hello's share, (at concurrency 1) ours one at a \
+        "{setup} {ROUNDS} rounds per concurrency, each: hello's share, then `/healthz`'s and the read's, (at concurrency 1) ours one at a \
          time with the order's saga settled before the next POST, then ours back to back, then \
          wait until the saga of the orders just placed has settled. Back to back, matching and \
          signing run on the same cores while the POSTs are measured. One keep-alive connection \
-         per client thread.\n"
+         per client thread. Where a POST's time goes, step by step: hello is the runtime and \
+         its router; `GET /healthz` adds one of our functions without storage; \
+         `GET /v1/orders/{{id}}` adds token checking (cached) and one SQL read; the POST \
+         adds strict parsing, the decision and one atomic write batch (and, where the runtime \
+         cannot send after replying, the queue send).\n"
     );
     let _ = writeln!(
         report,
@@ -739,9 +757,9 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
     let mut ratios = Vec::new();
     for (concurrency, total) in [(1, options.requests_c1), (32, options.requests_c32)] {
         let kinds: &[Kind] = if concurrency == 1 {
-            &[Kind::Hello, Kind::Quiet, Kind::Ours]
+            &[Kind::Hello, Kind::Health, Kind::Read, Kind::Quiet, Kind::Ours]
         } else {
-            &[Kind::Hello, Kind::Ours]
+            &[Kind::Hello, Kind::Health, Kind::Read, Kind::Ours]
         };
         let mut loads: Vec<Load> = kinds.iter().map(|_| Load::default()).collect();
         for round in 0..ROUNDS {
@@ -752,7 +770,9 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
             );
             for (kind, sum) in kinds.iter().zip(&mut loads) {
                 let load = match kind {
-                    Kind::Hello => run_load(&inst.base, &hellos(share), concurrency, None),
+                    Kind::Hello => run_load(&inst.base, &calls(&hello, share), concurrency, None),
+                    Kind::Health => run_load(&inst.base, &calls(&health, share), concurrency, None),
+                    Kind::Read => run_load(&inst.base, &calls(&read, share), concurrency, None),
                     Kind::Quiet => inst.one_at_a_time(&ours(share))?,
                     Kind::Ours => run_load(&inst.base, &ours(share), concurrency, None),
                 };
