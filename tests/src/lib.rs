@@ -91,13 +91,7 @@ impl World {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, Vec<u8>, String) {
-        let method = http::Method::from_bytes(method.as_bytes()).expect("a method");
-        let call = headers
-            .iter()
-            .fold(Call::new(method, path).token_opt(token), |call, (k, v)| {
-                call.header(k, v)
-            })
-            .body(body);
+        let call = Call::of(method, path, token, headers, body).expect("a valid request");
         let reply = self.client().send(&call).expect("the system in process always answers");
         (reply.status, reply.body, reply.content_type)
     }

@@ -48,13 +48,7 @@ impl Remote {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Reply, String> {
-        let method = http::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let call = headers
-            .iter()
-            .fold(Call::new(method, path).token_opt(token), |call, (k, v)| {
-                call.header(k, v)
-            })
-            .body(body);
+        let call = Call::of(method, path, token, headers, body).map_err(|e| format!("{e:#}"))?;
         let reply = self.client.send(&call).map_err(|e| format!("{e:#}"))?;
         Ok((reply.status, reply.json()))
     }

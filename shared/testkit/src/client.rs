@@ -31,6 +31,21 @@ impl Call {
         }
     }
 
+    /// A call from its parts as the tests write them: a method name, an
+    /// optional bearer token, extra headers, a body.
+    pub fn of(
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Result<Self> {
+        let method =
+            http::Method::from_bytes(method.as_bytes()).with_context(|| format!("not a method: {method:?}"))?;
+        let call = Self::new(method, path).token_opt(token);
+        Ok(headers.iter().fold(call, |call, (k, v)| call.header(k, v)).body(body))
+    }
+
     pub fn get(path: &str) -> Self {
         Self::new(http::Method::GET, path)
     }

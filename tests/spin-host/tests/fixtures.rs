@@ -59,8 +59,7 @@ impl Client {
     }
 
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
-        let call = Call::new(method, path).header("content-type", "text/plain").body(body);
+        let call = Call::of(method, path, None, &[("content-type", "text/plain")], body).unwrap();
         let reply = self.0.send(&call).unwrap_or_else(|e| panic!("{e:#}"));
         (reply.status, reply.text())
     }
