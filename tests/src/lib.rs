@@ -9,7 +9,7 @@ use gasline_core::event::{Consumer, EventType};
 use gasline_local::System;
 use gasline_local::demo::{self, Credentials};
 use gasline_native::Faults;
-use gasline_ports::{SqlStore, sql};
+use gasline_ports::{Publisher, SqlStore, sql};
 use gasline_store::consume::Outcome;
 use gasline_testkit::{Call, Client, Transport};
 
@@ -126,6 +126,35 @@ impl World {
             })
             .collect();
         block_on(self.system.handle_batch(consumer, &bodies))
+    }
+
+    /// Hands the next message due now for `consumer` to it the way Spin's
+    /// Redis trigger wakes a consumer (`gasline_spin::consume`): as a
+    /// doorbell, with the events waiting for it in the outbox as one batch.
+    /// Returns the batch's outcomes, or `None` when nothing was due for it.
+    /// The other consumer's messages popped on the way go back to the
+    /// queue; notifications are dropped (nobody consumes them).
+    pub fn ring(&self, consumer: Consumer) -> Option<Vec<Outcome>> {
+        let now = self.system.now();
+        let queue = &self.system.services.queue;
+        let mut others = Vec::new();
+        let message = loop {
+            let Some(delivery) = queue.pop_due(now) else {
+                break None;
+            };
+            match EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer) {
+                Some(c) if c == consumer => break Some(delivery.message),
+                Some(_) => others.push(delivery.message),
+                None => {}
+            }
+        };
+        for other in others {
+            block_on(queue.publish(other)).expect("the simulated queue takes it back");
+        }
+        let message = message?;
+        let sql = &self.system.services.sql;
+        let bodies = block_on(gasline_store::outbox::with_waiting(sql, consumer, &message.body, now));
+        Some(block_on(self.system.handle_batch(consumer, &bodies)))
     }
 
     pub fn status(&self, id: &str) -> serde_json::Value {

@@ -504,3 +504,60 @@ fn one_batch_never_gives_a_rider_or_a_cylinder_twice() {
         );
     }
 }
+
+/// Spin hands a consumer one message at a time; each message is a doorbell
+/// for every event waiting for that consumer, decided as one batch.
+#[test]
+fn one_message_on_spin_takes_on_the_events_waiting_with_it() {
+    use gasline_core::event::Consumer;
+    use gasline_store::consume::Outcome;
+    let world = World::demo(11, 40);
+    let ids: Vec<String> = (0..12)
+        .map(|i| world.place_order(&OrderBody::nth(i).to_string()))
+        .collect();
+    let before = world.system.services.sql.round_trips();
+    // The first message brings nine more, at the cost of one batch.
+    let outcomes = world.ring(Consumer::Matching).expect("order.created is due");
+    let cost = world.system.services.sql.round_trips() - before;
+    assert_eq!(outcomes, vec![Outcome::Ack; 10]);
+    assert!(cost.reads <= 3 && cost.writes <= 1, "{cost:?}");
+    let state = |id: &String| world.status(id)["state"].as_str().unwrap().to_owned();
+    assert!(ids[..10].iter().all(|id| state(id) == "rider_assigned"));
+    assert!(ids[10..].iter().all(|id| state(id) == "received"));
+    // The next message is one of those: it brings the last two.
+    assert_eq!(world.ring(Consumer::Matching), Some(vec![Outcome::Ack; 3]));
+    assert!(ids.iter().all(|id| state(id) == "rider_assigned"));
+    // The rest find their events processed and take nothing on.
+    for _ in 0..10 {
+        assert_eq!(world.ring(Consumer::Matching), Some(vec![Outcome::Ack]));
+    }
+    assert_eq!(world.ring(Consumer::Matching), None);
+    // Signing the same way.
+    assert_eq!(world.ring(Consumer::Signing), Some(vec![Outcome::Ack; 10]));
+    assert_eq!(world.ring(Consumer::Signing), Some(vec![Outcome::Ack; 3]));
+    assert!(ids.iter().all(|id| state(id) == "waybill_signed"));
+}
+
+/// Events older than the doorbell's window are left to their own messages
+/// and the sweeper, so the read stays at the recent end of the outbox.
+#[test]
+fn a_doorbell_takes_on_only_recent_events() {
+    use gasline_core::event::Consumer;
+    use gasline_store::consume::Outcome;
+    use gasline_store::outbox::DOORBELL_WINDOW_MS;
+    let world = World::demo(12, 20);
+    let old = world.place_order(&OrderBody::nth(0).to_string());
+    let older = world.place_order(&OrderBody::nth(1).to_string());
+    let clock = world.system.services.clock.as_manual().expect("a simulated clock");
+    clock.advance(DOORBELL_WINDOW_MS + 1);
+    let recent = world.place_order(&OrderBody::nth(2).to_string());
+    // `old`'s message: itself and `recent`, not `older`.
+    assert_eq!(world.ring(Consumer::Matching), Some(vec![Outcome::Ack; 2]));
+    let state = |id: &String| world.status(id)["state"].as_str().unwrap().to_owned();
+    assert_eq!(
+        [state(&old), state(&older), state(&recent)],
+        ["rider_assigned", "received", "rider_assigned"].map(String::from)
+    );
+    assert_eq!(world.ring(Consumer::Matching), Some(vec![Outcome::Ack]));
+    assert_eq!(state(&older), "rider_assigned");
+}

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use futures::future::{Either, select};
+use gasline_core::event::Consumer;
 use gasline_ports::{
     HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Row, SqlStore, Statement, StoreError,
     Value,
@@ -289,26 +290,40 @@ pub async fn accept(
     Ok((neutral, ports))
 }
 
-/// Handles one Redis message with `handle`. Pub/sub has no acknowledgement or
-/// redelivery: a message the handler could not finish stays unprocessed in
-/// the outbox, and the sweeper sends it again.
-pub async fn consume<F>(consumer: &str, body: &[u8], handle: F)
+/// Handles one Redis message with `handle`, which takes a batch.
+///
+/// Spin's Redis trigger hands an instance one message at a time, each at
+/// the cost of a fresh instance, a fresh database connection and a write;
+/// so the message is treated as a doorbell: the batch is the message with
+/// the other events waiting for this consumer in the outbox (one read,
+/// [`gasline_store::outbox::with_waiting`]), decided and committed together
+/// as a queue batch is on Workers. The messages of events taken on early
+/// find them processed and are acknowledged after one read. Pub/sub has no
+/// acknowledgement or redelivery: an event the handler could not finish
+/// stays unprocessed in the outbox, and the sweeper sends it again.
+pub async fn consume<F>(consumer: Consumer, body: &[u8], handle: F)
 where
-    F: AsyncFnOnce(&[u8], &SpinPorts) -> Outcome,
+    F: AsyncFnOnce(&[Vec<u8>], &SpinPorts) -> Vec<Outcome>,
 {
+    let name = consumer.as_str();
     // Test-only fault (never set in production): the named consumer fails
     // every message, as a broken deployment would.
-    if variables::get("test_fail_consumer").await.is_ok_and(|c| c == consumer) {
-        eprintln!("gasline: {consumer}: failing on purpose (test_fail_consumer)");
+    if variables::get("test_fail_consumer").await.is_ok_and(|c| c == name) {
+        eprintln!("gasline: {name}: failing on purpose (test_fail_consumer)");
         return;
     }
-    match SpinPorts::open().await {
-        Ok(ports) => {
-            if handle(body, &ports).await == Outcome::Retry {
-                eprintln!("gasline: {consumer}: a message asked for a retry; the sweeper will re-send it");
-            }
-        }
-        Err(cause) => eprintln!("gasline: {consumer}: {cause}"),
+    let ports = match SpinPorts::open().await {
+        Ok(ports) => ports,
+        Err(cause) => return eprintln!("gasline: {name}: {cause}"),
+    };
+    let bodies = gasline_store::outbox::with_waiting(ports.sql(), consumer, body, ports.now()).await;
+    let retries = handle(&bodies, &ports)
+        .await
+        .into_iter()
+        .filter(|o| *o == Outcome::Retry)
+        .count();
+    if retries > 0 {
+        eprintln!("gasline: {name}: {retries} event(s) asked for a retry; the sweeper will re-send them");
     }
 }
 

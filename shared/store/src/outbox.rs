@@ -5,7 +5,7 @@
 
 use gasline_core::Millis;
 use gasline_core::config::Config;
-use gasline_core::event::Envelope;
+use gasline_core::event::{Consumer, Envelope};
 use gasline_ports::{Message, Publisher, Row, SqlStore, Statement, StoreError, Value, sql};
 
 /// One outbox row.
@@ -158,6 +158,49 @@ pub async fn due(
             ))
         })
         .collect()
+}
+
+/// Events a consumer woken by one message takes on at most, the message's
+/// own included: as many as a queue batch holds on Workers
+/// (`max_batch_size`).
+pub const DOORBELL_BATCH: u32 = 10;
+
+/// How far back a consumer woken by one message looks for waiting events:
+/// the sweeper's redelivery grace (by default), after which older ones are
+/// the sweeper's.
+pub const DOORBELL_WINDOW_MS: Millis = 5_000;
+
+/// The batch for a consumer woken by one message, where the platform hands
+/// over one message at a time (Spin's Redis trigger): the message, then the
+/// other events `consumer` has not processed yet that became due in the
+/// last [`DOORBELL_WINDOW_MS`] before `now`, oldest first, up to
+/// [`DOORBELL_BATCH`] in all (one read). The window keeps the read to the
+/// recent end of the outbox index however long the outbox grows. If the
+/// read fails, the message alone: the others keep their own messages.
+pub async fn with_waiting(sql: &impl SqlStore, consumer: Consumer, message: &[u8], now: Millis) -> Vec<Vec<u8>> {
+    let mut batch = vec![message.to_vec()];
+    let Ok(rows) = sql
+        .query(sql!(
+            "SELECT o.body FROM outbox o \
+             WHERE o.dead_at IS NULL AND o.available_at > ?2 - ?3 AND o.available_at <= ?2 \
+               AND o.consumer = ?1 \
+               AND NOT EXISTS (SELECT 1 FROM processed_events p \
+                               WHERE p.consumer = o.consumer AND p.event_id = o.event_id) \
+             ORDER BY o.available_at LIMIT ?4",
+            consumer.as_str(),
+            now,
+            DOORBELL_WINDOW_MS,
+            DOORBELL_BATCH
+        ))
+        .await
+    else {
+        return batch;
+    };
+    let waiting = rows
+        .into_iter()
+        .filter_map(|r| r.text("body").ok().map(String::into_bytes));
+    batch.extend(waiting.filter(|body| body != message).take(DOORBELL_BATCH as usize - 1));
+    batch
 }
 
 /// Re-sends one row found by [`due`] and marks it sent.
