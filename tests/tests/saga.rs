@@ -546,18 +546,19 @@ fn a_doorbell_takes_on_only_recent_events() {
     use gasline_store::consume::Outcome;
     use gasline_store::outbox::DOORBELL_WINDOW_MS;
     let world = World::demo(12, 20);
-    let old = world.place_order(&OrderBody::nth(0).to_string());
-    let older = world.place_order(&OrderBody::nth(1).to_string());
+    let first = world.place_order(&OrderBody::nth(0).to_string());
+    let second = world.place_order(&OrderBody::nth(1).to_string());
     let clock = world.system.services.clock.as_manual().expect("a simulated clock");
     clock.advance(DOORBELL_WINDOW_MS + 1);
     let recent = world.place_order(&OrderBody::nth(2).to_string());
-    // `old`'s message: itself and `recent`, not `older`.
+    // The first order's message brings the recent order, not the second:
+    // that one waits for its own message.
     assert_eq!(world.ring(Consumer::Matching), Some(vec![Outcome::Ack; 2]));
     let state = |id: &String| world.status(id)["state"].as_str().unwrap().to_owned();
     assert_eq!(
-        [state(&old), state(&older), state(&recent)],
+        [state(&first), state(&second), state(&recent)],
         ["rider_assigned", "received", "rider_assigned"].map(String::from)
     );
     assert_eq!(world.ring(Consumer::Matching), Some(vec![Outcome::Ack]));
-    assert_eq!(state(&older), "rider_assigned");
+    assert_eq!(state(&second), "rider_assigned");
 }
