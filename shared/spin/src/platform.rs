@@ -298,7 +298,7 @@ pub async fn accept(
 /// the other events waiting for this consumer in the outbox (one read,
 /// [`gasline_store::outbox::with_waiting`]), decided and committed together
 /// as a queue batch is on Workers. The messages of events taken on early
-/// find them processed and are acknowledged after one read. Pub/sub has no
+/// find them processed and are acknowledged after two reads. Pub/sub has no
 /// acknowledgement or redelivery: an event the handler could not finish
 /// stays unprocessed in the outbox, and the sweeper sends it again.
 pub async fn consume<F>(consumer: Consumer, body: &[u8], handle: F)
