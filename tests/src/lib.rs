@@ -5,9 +5,9 @@
 pub mod remote;
 
 use futures::executor::block_on;
-use gasline_core::event::{Consumer, EventType};
-use gasline_local::System;
+use gasline_core::event::Consumer;
 use gasline_local::demo::{self, Credentials};
+use gasline_local::{System, consumer_of};
 use gasline_native::Faults;
 use gasline_ports::{Publisher, SqlStore, sql};
 use gasline_store::consume::Outcome;
@@ -120,7 +120,7 @@ impl World {
         let now = self.system.now();
         let bodies: Vec<Vec<u8>> = std::iter::from_fn(|| self.system.services.queue.pop_due(now))
             .filter_map(|d| {
-                let to = EventType::from_topic(&d.message.topic).and_then(EventType::consumer);
+                let to = consumer_of(&d);
                 assert!(to.is_none() || to == Some(consumer), "{} is due too", d.message.topic);
                 to.map(|_| d.message.body)
             })
@@ -142,7 +142,7 @@ impl World {
             let Some(delivery) = queue.pop_due(now) else {
                 break None;
             };
-            match EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer) {
+            match consumer_of(&delivery) {
                 Some(c) if c == consumer => break Some(delivery.message),
                 Some(_) => others.push(delivery.message),
                 None => {}

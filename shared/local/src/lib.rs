@@ -269,6 +269,6 @@ impl System {
 }
 
 /// The function a delivery's topic goes to.
-fn consumer_of(delivery: &Delivery) -> Option<Consumer> {
+pub fn consumer_of(delivery: &Delivery) -> Option<Consumer> {
     EventType::from_topic(&delivery.message.topic).and_then(EventType::consumer)
 }
