@@ -224,7 +224,8 @@ pub fn healthy() -> Vec<Scenario> {
     ]
 }
 
-/// Scenarios for a runtime started with the test-only faults
+/// Scenarios for a runtime started with the test-only faults (the
+/// `test-faults` builds; `infra/xtask/src/faults.rs`):
 /// `test_drop_publish = "order.created"` on intake and
 /// `test_fail_consumer = "signing"` on signing.
 pub fn faulty() -> Vec<Scenario> {

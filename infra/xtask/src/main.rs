@@ -9,6 +9,7 @@
 mod bench;
 mod cmd;
 mod ensure;
+mod faults;
 mod spin;
 mod steps;
 mod test;

@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cmd::Cmd;
 use crate::ensure;
+use crate::faults;
 use crate::up::{self, Harness};
 use crate::workers::{FUNCTIONS, run_scenarios};
 
@@ -36,6 +37,46 @@ pub fn build_components() -> Result<()> {
         |cmd, name| cmd.arg("-p").arg(format!("gasline-{name}")),
     );
     components.run()
+}
+
+/// Builds the components that carry a fault with the `test-faults` feature
+/// (the `wasm-dev` profile CI already builds, so the release components stay
+/// production builds), copies them into `dir`, and returns component →
+/// wasm for [`faults::spin_manifest`].
+fn build_components_with_faults(dir: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
+    let crates: Vec<String> = faults::FAULTS
+        .iter()
+        .map(|f| format!("gasline-{}", f.function))
+        .collect();
+    let features: Vec<String> = crates.iter().map(|c| format!("{c}/{}", faults::FEATURE)).collect();
+    crates
+        .iter()
+        .fold(
+            Cmd::cargo().args([
+                "build",
+                "--locked",
+                "--profile",
+                "wasm-dev",
+                "--target",
+                ensure::SPIN_TARGET,
+            ]),
+            |cmd, krate| cmd.arg("-p").arg(krate),
+        )
+        .arg("--features")
+        .arg(features.join(","))
+        .run()?;
+    std::fs::create_dir_all(dir)?;
+    let mut sources = Vec::new();
+    for fault in &faults::FAULTS {
+        let file = format!("gasline_{}.wasm", fault.function);
+        let built = up::target_dir().join(ensure::SPIN_TARGET).join("wasm-dev").join(&file);
+        let copy = std::env::current_dir()?.join(dir).join(&file);
+        std::fs::copy(&built, &copy).with_context(|| format!("copying {}", built.display()))?;
+        sources.push((fault.function, copy));
+    }
+    let wasm: Vec<PathBuf> = sources.iter().map(|(_, wasm)| wasm.clone()).collect();
+    faults::check_test_build(&wasm)?;
+    Ok(sources)
 }
 
 /// Where `spin build` (and [`build_components`]) puts component `crate_name`.
@@ -71,6 +112,7 @@ pub fn host_command(host: &Path, manifest: &Path, dir: &Path, database: &Path, d
 /// The `e2e-spin` step of `cargo xtask test`.
 pub fn e2e() -> Result<()> {
     build_components()?;
+    faults::check_production_build(&FUNCTIONS.map(|name| component_wasm(&format!("gasline-{name}"))))?;
     Cmd::cargo()
         .args(["build", "--locked", "-p", "gasline-cli", "-p", "gasline-spin-host"])
         .run()?;
@@ -94,14 +136,31 @@ pub fn e2e() -> Result<()> {
             .arg(&database)
             .no_stdin()
             .run()?;
-        let mut host = host_command(&host_bin, Path::new("spin.toml"), &dir, &database, &dispatch)?;
+        // The faulty run: its own manifest, with the fault variables and the
+        // `test-faults` builds (crate::faults); the healthy one: spin.toml.
+        let manifest = if faults {
+            let sources = build_components_with_faults(&dir.join("components"))?;
+            let root = std::env::current_dir()?;
+            let text = faults::spin_manifest(&std::fs::read_to_string("spin.toml")?, &root, &sources)?;
+            let path = dir.join("spin.test-faults.toml");
+            std::fs::write(&path, text)?;
+            path
+        } else {
+            PathBuf::from("spin.toml")
+        };
+        let mut host = host_command(&host_bin, &manifest, &dir, &database, &dispatch)?;
         if faults {
-            host.args([
-                "--var=test_drop_publish=order.created",
-                "--var=test_fail_consumer=signing",
-            ]);
+            host.args(
+                faults::FAULTS
+                    .iter()
+                    .map(|f| format!("--var={}={}", f.variable, f.value)),
+            );
         }
-        eprintln!("$ {} --manifest spin.toml --start-redis … ({name})", host_bin.display());
+        eprintln!(
+            "$ {} --manifest {} --start-redis … ({name})",
+            host_bin.display(),
+            manifest.display()
+        );
         let harness = Harness::spawn(host)?;
         // Spin: the sweeper is the schedule's job (pub/sub loses and cannot
         // delay), so the suite drives it as a cron job would.

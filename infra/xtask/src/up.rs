@@ -42,14 +42,25 @@ const HARNESS_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// in `<crate_dir>/build/`: `index.js` (the entry module) and
 /// `index_bg.wasm`. Returns the size of the wasm in bytes.
 pub fn build_worker(crate_dir: &Path) -> Result<u64> {
+    build_worker_variant(crate_dir, "build", &[])
+}
+
+/// Like [`build_worker`], into `<crate_dir>/<out_dir>/` and with the
+/// crate's `features` enabled (the faulty end-to-end run's `test-faults`
+/// copies, kept apart from the production build).
+pub fn build_worker_variant(crate_dir: &Path, out_dir: &str, features: &[&str]) -> Result<u64> {
     let env = ensure::workers_env()?;
     let worker_build = ensure::cargo_home().join("bin").join("worker-build");
-    env.into_iter()
+    let mut cmd = env
+        .into_iter()
         .fold(Cmd::new(&worker_build), |cmd, (key, value)| cmd.env(key, value))
-        .args([OsStr::new("--release"), crate_dir.as_os_str()])
-        .no_stdin()
-        .run()?;
-    let wasm = crate_dir.join("build").join("index_bg.wasm");
+        .args([OsStr::new("--release"), OsStr::new("--out-dir"), OsStr::new(out_dir)])
+        .arg(crate_dir);
+    if !features.is_empty() {
+        cmd = cmd.args(["--features", &features.join(",")]);
+    }
+    cmd.no_stdin().run()?;
+    let wasm = crate_dir.join(out_dir).join("index_bg.wasm");
     let size = std::fs::metadata(&wasm)
         .with_context(|| format!("worker-build succeeded but {} is missing", wasm.display()))?
         .len();

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::Cmd;
 use crate::ensure;
+use crate::faults;
 use crate::steps::{self, Step};
 use crate::up::{self, Harness};
 
@@ -39,6 +40,23 @@ pub fn build_one(name: &str) -> Result<()> {
 /// Builds all four Workers.
 pub fn build_all() -> Result<()> {
     FUNCTIONS.iter().try_for_each(|name| build_one(name))
+}
+
+/// The wasm `worker-build` wrote for function `name` into `out_dir`.
+fn wasm_of(name: &str, out_dir: &str) -> PathBuf {
+    Path::new("functions").join(name).join(out_dir).join("index_bg.wasm")
+}
+
+/// Builds the functions that carry a fault with the `test-faults` feature,
+/// into their [`faults::WORKER_BUILD_DIR`], for the faulty run only.
+fn build_with_faults() -> Result<()> {
+    let mut built = Vec::new();
+    for fault in &faults::FAULTS {
+        let dir = Path::new("functions").join(fault.function);
+        up::build_worker_variant(&dir, faults::WORKER_BUILD_DIR, &[faults::FEATURE])?;
+        built.push(wasm_of(fault.function, faults::WORKER_BUILD_DIR));
+    }
+    faults::check_test_build(&built)
 }
 
 /// A JSON string literal.
@@ -71,7 +89,8 @@ pub struct LocalRun<'a> {
     pub dispatch_config: &'a Path,
     /// Keep D1/KV/queue state here across runs (`None`: in memory).
     pub persist: Option<&'a Path>,
-    /// Inject the test-only faults the faulty end-to-end scenarios expect.
+    /// Run the test-only faults the faulty end-to-end scenarios expect
+    /// (their builds must exist: [`faults`]).
     pub faults: bool,
     /// The harness's `queueOverrides` (a JSON object); `None`: `{"maxBatchTimeout": 0}`,
     /// what `up` and the end-to-end tests run with. `Some("{}")` keeps the
@@ -109,13 +128,23 @@ pub fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
         Some(p) => format!("\n  \"persist\": {},", json_string(&absolute(p)?)),
         None => String::new(),
     };
-    let (intake_faults, signing_faults) = if run.faults {
-        (
-            r#""test_drop_publish": "order.created""#,
-            r#""test_fail_consumer": "signing""#,
-        )
-    } else {
-        ("", "")
+    // The faulty run: a function with a fault runs its `test-faults` build
+    // (see crate::faults), started with the fault's variable.
+    let faults_of = |name: &str| -> Result<String> {
+        let Some(fault) = faults::FAULTS
+            .iter()
+            .find(|f| f.function == name)
+            .filter(|_| run.faults)
+        else {
+            return Ok(String::new());
+        };
+        let build = absolute(&Path::new("functions").join(name).join(faults::WORKER_BUILD_DIR))?;
+        Ok(format!(
+            ",\n       \"build\": {}, \"vars\": {{ {}: {} }}",
+            json_string(&build),
+            json_string(fault.variable),
+            json_string(fault.value)
+        ))
     };
     let file = |name: &str| format!("{{\"file\": {}}}", json_string(&format!("{dir}/{name}")));
     let queue_overrides = run.queue_overrides.unwrap_or(r#"{ "maxBatchTimeout": 0 }"#);
@@ -132,12 +161,10 @@ pub fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
   "queueOverrides": {queue_overrides},
   "vars": {{ "verify_keys": {verify}, "dispatch_config": {dispatch} }},
   "workers": [{extra}
-    {{ "name": "intake", "wrangler": {intake}, "routes": ["POST /v1/orders", "POST /v1/orders/*/cancel"],
-       "vars": {{ {intake_faults} }} }},
-    {{ "name": "matching", "wrangler": {matching} }},
-    {{ "name": "signing", "wrangler": {signing}, "secrets": {{ "signing_key": {key} }},
-       "vars": {{ {signing_faults} }} }},
-    {{ "name": "status", "wrangler": {status}, "routes": ["*"] }}
+    {{ "name": "intake", "wrangler": {intake}, "routes": ["POST /v1/orders", "POST /v1/orders/*/cancel"]{intake_faults} }},
+    {{ "name": "matching", "wrangler": {matching}{matching_faults} }},
+    {{ "name": "signing", "wrangler": {signing}, "secrets": {{ "signing_key": {key} }}{signing_faults} }},
+    {{ "name": "status", "wrangler": {status}, "routes": ["*"]{status_faults} }}
   ]
 }}
 "#,
@@ -150,6 +177,10 @@ pub fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
         signing = json_string(&format!("{cf}/signing.toml")),
         status = json_string(&format!("{cf}/status.toml")),
         key = file("signing-key.pem"),
+        intake_faults = faults_of("intake")?,
+        matching_faults = faults_of("matching")?,
+        signing_faults = faults_of("signing")?,
+        status_faults = faults_of("status")?,
     );
     let path = run.dir.join("harness.json");
     std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
@@ -170,6 +201,8 @@ fn demo(gasline: &Path, dir: &Path, url: &str) -> Result<()> {
 /// on a healthy runtime, once on one started with the test-only faults.
 pub fn e2e() -> Result<()> {
     build_all()?;
+    faults::check_production_build(&FUNCTIONS.map(|name| wasm_of(name, "build")))?;
+    build_with_faults()?;
     Cmd::cargo().args(["build", "--locked", "-p", "gasline-cli"]).run()?;
     Cmd::cargo()
         .args(["test", "--locked", "-p", "gasline-tests", "--test", "e2e", "--no-run"])

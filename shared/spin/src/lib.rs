@@ -16,6 +16,8 @@
 //! Compiled only for `wasm32-wasip2`; on any other target the crate is empty.
 
 #[cfg(target_os = "wasi")]
+mod faults;
+#[cfg(target_os = "wasi")]
 mod platform;
 
 #[cfg(target_os = "wasi")]

@@ -13,6 +13,7 @@ use spin_sdk::http::body::IncomingBodyExt as _;
 use spin_sdk::sqlite::{self, Connection};
 use spin_sdk::{key_value, redis, variables};
 
+use crate::faults::{self, Faults};
 use crate::{decode_expiring, encode_expiring};
 
 fn classify(error: sqlite::Error) -> StoreError {
@@ -128,14 +129,12 @@ impl KvStore for SpinKv {
 /// Redis pub/sub as the publisher: one channel per event topic.
 pub struct SpinRedis {
     address: Option<String>,
-    /// Test-only fault (never set in production): topics whose publishes
-    /// "succeed" and are lost, from the `test_drop_publish` variable.
-    dropped_topics: String,
+    faults: Faults,
 }
 
 impl Publisher for SpinRedis {
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
-        if self.dropped_topics.split(',').any(|t| t.trim() == message.topic) {
+        if self.faults.drops(&message.topic) {
             return Ok(());
         }
         if message.delay_seconds > 0 {
@@ -210,13 +209,12 @@ impl SpinPorts {
             .await
             .map_err(|e| format!("key-value: {e:?}"))?;
         let address = variables::get("redis_address").await.ok().filter(|a| !a.is_empty());
-        let dropped_topics = variables::get("test_drop_publish").await.unwrap_or_default();
         Ok(Self {
             sql,
             kv: SpinKv(kv),
             queue: SpinRedis {
                 address,
-                dropped_topics,
+                faults: Faults::read().await,
             },
             http: SpinHttp,
         })
@@ -306,10 +304,7 @@ where
     F: AsyncFnOnce(&[Vec<u8>], &SpinPorts) -> Vec<Outcome>,
 {
     let name = consumer.as_str();
-    // Test-only fault (never set in production): the named consumer fails
-    // every message, as a broken deployment would.
-    if variables::get("test_fail_consumer").await.is_ok_and(|c| c == name) {
-        eprintln!("gasline: {name}: failing on purpose (test_fail_consumer)");
+    if faults::fails(name).await {
         return;
     }
     let ports = match SpinPorts::open().await {

@@ -19,6 +19,8 @@
 //! is empty.
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod faults;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod platform;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

@@ -17,6 +17,8 @@ use worker::{
     QueueContentType, RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error, console_warn,
 };
 
+use crate::faults;
+
 fn classify(message: String) -> StoreError {
     let lower = message.to_ascii_lowercase();
     if lower.contains("constraint failed") {
@@ -190,11 +192,7 @@ impl Publisher for WorkerQueues {
     }
 
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
-        // Test-only fault (never set in production): `test_drop_publish`
-        // names topics whose publishes "succeed" and are lost, as Redis
-        // pub/sub can lose them; only the outbox sweeper can recover them.
-        let dropped = test_variable(&self.env, "test_drop_publish");
-        if dropped.split(',').any(|t| t.trim() == message.topic) {
+        if faults::drops(&self.env, &message.topic) {
             return Ok(());
         }
         let binding = crate::queue_binding(&message.topic);
@@ -338,12 +336,6 @@ impl Ports for WorkerPorts {
     }
 }
 
-/// A test-only variable (empty when unset). Production configurations never
-/// set these; the end-to-end tests use them to inject faults.
-fn test_variable(env: &Env, name: &str) -> String {
-    env.var(name).map(|v| v.to_string()).unwrap_or_default()
-}
-
 /// A 503 problem for when the Worker's own bindings are missing; the cause
 /// goes to the log, not to the client.
 fn unavailable(cause: &str) -> worker::Result<Response> {
@@ -439,15 +431,15 @@ where
 /// Hands the bodies of a whole batch to `handle` (one outcome per body, in
 /// order) and acks or retries each message by its outcome. Never fails the
 /// batch: a Rust queue handler that returns `Err` would redeliver every
-/// message. `consumer` names the function (for the test-only
-/// `test_fail_consumer` fault, which makes it ask for a retry of
-/// everything).
+/// message. `consumer` names the function (for the test-only fault that
+/// makes it ask for a retry of everything, built only with the
+/// `test-faults` feature).
 pub async fn consume_batch<F>(consumer: &str, batch: MessageBatch<JsValue>, env: Env, handle: F)
 where
     F: AsyncFn(&[Vec<u8>], &WorkerPorts) -> Vec<Outcome>,
 {
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
-    if test_variable(&env, "test_fail_consumer") == consumer {
+    if faults::fails(&env, consumer) {
         for m in &messages {
             m.retry_with_options(&worker::QueueRetryOptionsBuilder::new().with_delay_seconds(1).build());
         }
