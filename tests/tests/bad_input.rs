@@ -1079,6 +1079,7 @@ fn reads_and_ops_refuse_callers_without_the_right() {
         ("stats", "GET", "/v1/stats"),
         ("metrics", "GET", "/metrics"),
         ("sweep", "POST", "/v1/ops/sweep"),
+        ("migrate", "POST", "/v1/ops/migrate"),
     ] {
         let template = Req::new(method, path).bearer(&world.creds.ops);
         cases.extend(unauthenticated(label, &template, &world.creds.ops));
@@ -1122,6 +1123,12 @@ fn reads_and_ops_refuse_callers_without_the_right() {
         &Req::post("/v1/ops/sweep").bearer(&world.creds.ops),
         200,
     );
+    assert_accepted(
+        &world,
+        "ops migrates",
+        &Req::post("/v1/ops/migrate").bearer(&world.creds.ops),
+        200,
+    );
     assert_ne!(order.rider, order.other_rider);
 }
 
@@ -1157,6 +1164,7 @@ fn wrong_methods_and_unknown_paths_are_refused() {
         case("DELETE metrics", on("DELETE", "/metrics"), 405),
         case("POST healthz", on("POST", "/healthz"), 405),
         case("GET sweep", on("GET", "/v1/ops/sweep"), 405),
+        case("GET migrate", on("GET", "/v1/ops/migrate"), 405),
         case("unknown root", on("GET", "/"), 404),
         case("unknown version", on("GET", "/v2/orders"), 404),
         case("unknown collection", on("GET", "/v1/customers"), 404),

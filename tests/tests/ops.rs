@@ -199,3 +199,41 @@ fn a_deleted_token_stops_working_within_the_trust_window() {
     clock.advance(gasline_store::tokens::TRUST_MS);
     assert_eq!(world.get("/v1/stats", &ops).0, 401);
 }
+
+#[test]
+fn the_migrate_route_applies_what_is_missing_and_is_safe_to_repeat() {
+    let world = World::demo(31, 2);
+    let every: Vec<&str> = gasline_store::migrations::MIGRATIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    for _ in 0..2 {
+        let (code, body) = world.post("/v1/ops/migrate", &world.creds.ops, "");
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["applied"], serde_json::json!([]));
+        assert_eq!(body["migrations"], serde_json::json!(every));
+    }
+    let rider = &world.creds.riders[0].1;
+    assert_eq!(world.post("/v1/ops/migrate", rider, "").0, 403);
+    assert_eq!(world.post("/v1/ops/migrate", "forged", "").0, 401);
+    assert_eq!(world.get("/v1/ops/migrate", &world.creds.ops).0, 405);
+}
+
+#[test]
+fn a_migration_that_fails_is_named_and_changes_nothing() {
+    let world = World::demo(32, 2);
+    // The history forgets the first migration, whose tables exist: applying
+    // it again fails, and must roll back as a whole.
+    world.query(gasline_ports::sql!(
+        "DELETE FROM d1_migrations WHERE name = '0001_init.sql'"
+    ));
+    let before = world.fingerprint();
+    let (code, body) = world.post("/v1/ops/migrate", &world.creds.ops, "");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["type"], "urn:gasline:problem:migration-failed");
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("0001_init.sql failed"),
+        "{body}"
+    );
+    assert_eq!(world.fingerprint(), before);
+}

@@ -38,6 +38,7 @@ pub async fn handle(request: Request, ports: &impl Ports) -> Response {
         ["metrics"] if get => ops::metrics(&request, ports).await,
         ["v1", "stats"] if get => ops::stats(&request, ports).await,
         ["v1", "ops", "sweep"] if post => ops::sweep_route(&request, ports).await,
+        ["v1", "ops", "migrate"] if post => ops::migrate_route(&request, ports).await,
         ["v1", "keys"] if get => verify::keys(ports).await,
         ["v1", "waybills", "verify"] if post => verify::verify(&request, ports).await,
         ["v1", "orders", id] if get => orders::status(&request, id, ports).await,
@@ -53,7 +54,7 @@ pub async fn handle(request: Request, ports: &impl Ports) -> Response {
         | ["v1", "orders", _]
         | ["v1", "orders", _, "waybill"]
         | ["v1", "riders", _, "inbox"] => Ok(method_not_allowed("GET")),
-        ["v1", "ops", "sweep"]
+        ["v1", "ops", "sweep" | "migrate"]
         | ["v1", "waybills", "verify"]
         | ["v1", "orders", _, "accept" | "pickup" | "deliver"]
         | ["v1", "riders", _, "location"]

@@ -116,6 +116,34 @@ pub(crate) async fn sweep_route(request: &Request, ports: &impl Ports) -> Result
     Ok(json(StatusCode::OK, &report))
 }
 
+/// `POST /v1/ops/migrate`: applies the schema migrations this build carries
+/// that the database has not recorded, and lists what the database has
+/// now. The deployment step where nothing else migrates (Spin, whose
+/// instances no longer check the schema on every request: docs/SPIN.md).
+/// Safe to repeat and to run from several places at once.
+pub(crate) async fn migrate_route(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
+    authenticate(ports, request, &[Role::Ops]).await?;
+    // Ops alone can call this, so the problem names the migration (not
+    // what the database said, which stays internal).
+    let applied_now = gasline_store::migrations::migrate(ports.sql()).await.map_err(|e| {
+        let detail = match e.migration.as_str() {
+            "" => "the migration history could not be read or created; retry".to_owned(),
+            name => format!("{name} failed and was rolled back (earlier migrations stay applied)"),
+        };
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "migration-failed",
+            "A migration failed",
+            detail,
+        )
+    })?;
+    let recorded = gasline_store::migrations::applied(ports.sql())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    let body = serde_json::json!({ "applied": applied_now, "migrations": recorded });
+    Ok(json(StatusCode::OK, &body))
+}
+
 /// `GET /v1/stats`: SLA compliance per step over the last 24 hours.
 pub(crate) async fn stats(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
     authenticate(ports, request, &[Role::Ops]).await?;

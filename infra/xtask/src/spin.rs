@@ -6,8 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, ensure};
+
+use gasline_testkit::{Call, Client, Loopback};
 
 use crate::cmd::Cmd;
 use crate::ensure;
@@ -79,6 +82,59 @@ fn build_components_with_faults(dir: &Path) -> Result<Vec<(&'static str, PathBuf
     Ok(sources)
 }
 
+/// Components do not migrate: on a database without the schema they answer
+/// a retryable 503 (and log what to run), and once `gasline migrate` has run
+/// on the file they work, without a restart.
+fn schema_behind_then_migrated(gasline: &Path, host_bin: &Path) -> Result<()> {
+    let dir = std::env::current_dir()?
+        .join(up::target_dir())
+        .join("e2e-spin")
+        .join("unmigrated");
+    let _ = std::fs::remove_dir_all(&dir);
+    let keys = dir.join("keys");
+    Cmd::new(gasline)
+        .args(["demo", "--riders", "1", "--url", "http://127.0.0.1", "--dir"])
+        .arg(&keys)
+        .no_stdin()
+        .run()?;
+    let database = dir.join("gasline.db");
+    let dispatch = std::fs::read_to_string(dispatch_config(false))?;
+    let host = host_command(host_bin, Path::new("spin.toml"), &keys, &database, &dispatch)?;
+    eprintln!("$ {} --manifest spin.toml … (no schema)", host_bin.display());
+    let harness = Harness::spawn(host)?;
+    // A token, so that the request needs the database (the tokens table).
+    let order = Call::get("/v1/orders/01KNOSUCHORDER0000000000000").token("tok-not-seeded.0123456789abcdef");
+    let client = Client::new(Loopback::new(&harness.url, Duration::from_secs(30)));
+    let checked = (|| -> Result<()> {
+        let reply = client.send(&order)?;
+        ensure!(
+            reply.status == 503,
+            "without a schema GET {} answered {} {}, not 503",
+            order.path(),
+            reply.status,
+            reply.text()
+        );
+        Cmd::new(gasline)
+            .arg("migrate")
+            .arg("--sqlite")
+            .arg(&database)
+            .no_stdin()
+            .run()?;
+        // Schema, no tokens: the same request now fails authentication.
+        let reply = client.send(&order)?;
+        ensure!(
+            reply.status == 401,
+            "after `gasline migrate` GET {} answered {} {}, not 401",
+            order.path(),
+            reply.status,
+            reply.text()
+        );
+        Ok(())
+    })();
+    harness.stop()?;
+    checked
+}
+
 /// Where `spin build` (and [`build_components`]) puts component `crate_name`.
 pub fn component_wasm(crate_name: &str) -> PathBuf {
     up::target_dir()
@@ -121,6 +177,7 @@ pub fn e2e() -> Result<()> {
         .run()?;
     let bin = up::target_dir().join("debug");
     let host_bin = bin.join("gasline-spin-host");
+    schema_behind_then_migrated(&bin.join("gasline"), &host_bin)?;
     for (name, faults) in [("healthy", false), ("faulty", true)] {
         let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
         let dir = std::env::current_dir()?

@@ -44,6 +44,23 @@ enum Command {
     /// Prepare a local run of the real runtimes: demo data as SQL, a dev
     /// signing key, and dev.env with the URL and dev credentials.
     Demo(demo::DemoArgs),
+    /// Apply the schema migrations this build carries to a SQLite database
+    /// file (a Spin application's `default` database), creating it if need
+    /// be; prints each migration applied now. Safe to repeat.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct MigrateArgs {
+    /// The SQLite database file.
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// Print instead one SQL script that takes an empty database to this
+    /// build's schema, history included (for a database this command cannot
+    /// open, such as remote libSQL: pipe it into that database's shell).
+    #[arg(long)]
+    script: bool,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +138,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Waybill(WaybillCommand::Verify(args)) => verify(&args),
         Command::Simulate(args) => simulate::simulate(&args),
         Command::Demo(args) => demo::demo(&args),
+        Command::Migrate(args) => migrate(&args),
     }
+}
+
+fn migrate(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
+    let Some(path) = &args.sqlite else {
+        print!("{}", gasline_store::migrations::bootstrap_script());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let store = gasline_native::SqliteStore::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+    let applied = store.migrate().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let recorded = store
+        .applied_migrations()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    for name in &applied {
+        println!("applied {name}");
+    }
+    eprintln!(
+        "{}: {} migration(s) applied now, {} recorded; the schema is current",
+        path.display(),
+        applied.len(),
+        recorded.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {

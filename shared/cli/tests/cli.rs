@@ -266,3 +266,62 @@ fn input_errors_are_clear() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("without a signature"), "{}", stderr(&out));
 }
+
+#[test]
+fn migrate_creates_the_schema_once_and_then_has_nothing_to_do() {
+    let scratch = Scratch::new("migrate");
+    let db = scratch.path("spin/gasline.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let every: Vec<String> = gasline_store::migrations::MIGRATIONS
+        .iter()
+        .map(|(name, _)| format!("applied {name}"))
+        .collect();
+    let first = String::from_utf8(gasline_ok(["migrate", "--sqlite", path_str(&db)])).unwrap();
+    assert_eq!(first.lines().collect::<Vec<_>>(), every);
+    let again = String::from_utf8(gasline_ok(["migrate", "--sqlite", path_str(&db)])).unwrap();
+    assert_eq!(again, "");
+    let store = gasline_native::SqliteStore::open(&db).unwrap();
+    assert_eq!(store.applied_migrations().unwrap().len(), every.len());
+    // Not a database: a clear error, exit 1.
+    let junk = scratch.write(
+        "junk.db",
+        "this is not SQLite, only text long enough to be read as a header",
+    );
+    let out = gasline(["migrate", "--sqlite", path_str(&junk)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("junk.db"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_bootstrap_script_gives_what_migrate_gives() {
+    let scratch = Scratch::new("migrate-script");
+    let script = String::from_utf8(gasline_ok(["migrate", "--script"])).unwrap();
+    let from_script = scratch.path("script.db");
+    let store = gasline_native::SqliteStore::open(&from_script).unwrap();
+    store.execute_script(&script).unwrap();
+    let migrated = scratch.path("migrated.db");
+    gasline_ok(["migrate", "--sqlite", path_str(&migrated)]);
+    let schema = |path: &std::path::Path| {
+        use gasline_ports::SqlStore as _;
+        let store = gasline_native::SqliteStore::open(path).unwrap();
+        let objects = futures::executor::block_on(store.query(gasline_ports::sql!(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+        )))
+        .unwrap();
+        let objects: Vec<String> = objects.iter().map(|r| r.text("sql").unwrap()).collect();
+        assert!(objects.iter().any(|s| s.starts_with("CREATE TABLE orders")));
+        (store.applied_migrations().unwrap(), objects)
+    };
+    assert_eq!(schema(&from_script), schema(&migrated));
+    // The runner then has nothing left to do.
+    let again = String::from_utf8(gasline_ok(["migrate", "--sqlite", path_str(&from_script)])).unwrap();
+    assert_eq!(again, "");
+    // One of the two, not both or neither.
+    assert_eq!(gasline(["migrate"]).status.code(), Some(2));
+    assert_eq!(
+        gasline(["migrate", "--script", "--sqlite", path_str(&migrated)])
+            .status
+            .code(),
+        Some(2)
+    );
+}

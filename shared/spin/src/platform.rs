@@ -16,11 +16,20 @@ use spin_sdk::{key_value, redis, variables};
 use crate::faults::{self, Faults};
 use crate::{decode_expiring, encode_expiring};
 
+/// A database error as the store sees it. A missing table or column means
+/// the schema is behind this build (instances do not migrate on their
+/// own): unavailable until someone migrates, said plainly in the log.
 fn classify(error: sqlite::Error) -> StoreError {
     let message = format!("{error:?}");
     let lower = message.to_ascii_lowercase();
     if lower.contains("constraint failed") {
         StoreError::Conflict(message)
+    } else if lower.contains("no such table") || lower.contains("no such column") {
+        eprintln!(
+            "gasline: the database schema is behind this build ({message}); apply the migrations: \
+             `gasline migrate --sqlite FILE`, or POST /v1/ops/migrate once a schema exists (docs/SPIN.md)"
+        );
+        StoreError::Unavailable(message)
     } else if lower.contains("busy") || lower.contains("locked") {
         StoreError::Unavailable(message)
     } else {
@@ -196,15 +205,13 @@ pub struct SpinPorts {
 }
 
 impl SpinPorts {
-    /// Opens the default SQLite database (applying any pending migration:
-    /// Spin has no migration step of its own, so components migrate on
-    /// start — one read, no write lock, once the schema is current) and
-    /// the default key-value store.
+    /// Opens the default SQLite database and the default key-value store.
+    /// Nothing here checks or migrates the schema: that is a deployment
+    /// step (`gasline migrate`, `POST /v1/ops/migrate`; docs/SPIN.md), and
+    /// a schema that is behind shows as a clear error where a statement
+    /// meets it ([`classify`]).
     pub async fn open() -> Result<Self, String> {
         let sql = SpinSql(Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?);
-        gasline_store::migrations::migrate(&sql)
-            .await
-            .map_err(|e| format!("migrations: {e}"))?;
         let kv = key_value::Store::open_default()
             .await
             .map_err(|e| format!("key-value: {e:?}"))?;

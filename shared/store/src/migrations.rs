@@ -1,7 +1,8 @@
 //! The schema migrations, embedded at build time from `infra/migrations/`
-//! (see `build.rs`), and the one migration runner, over the SQL port: Spin
-//! runs it on start, the native adapters (tests, `gasline demo`, the
-//! simulator) run it on SQLite. On Workers, `wrangler d1 migrations apply`
+//! (see `build.rs`), and the one migration runner, over the SQL port: on
+//! Spin, `POST /v1/ops/migrate` runs it as a deployment step (instances
+//! never migrate on their own); `gasline migrate`, `gasline demo` and the
+//! native adapters (tests, the simulator) run it on SQLite files. On Workers, `wrangler d1 migrations apply`
 //! (or the local harness) applies the same files. Applied migrations are
 //! recorded by file name in `d1_migrations`, the table wrangler uses for D1,
 //! so one history format serves every runtime.
@@ -70,6 +71,28 @@ impl std::fmt::Display for MigrationError {
 
 impl std::error::Error for MigrationError {}
 
+/// The history table, as wrangler creates it for D1.
+pub const HISTORY_TABLE: &str = "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                                 name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+
+/// One SQL script that takes an empty database to every embedded migration,
+/// with its history, in one transaction: for a database the runner cannot
+/// reach (a remote libSQL database before it has the tokens that
+/// `POST /v1/ops/migrate` checks), fed to that database's own shell.
+pub fn bootstrap_script() -> String {
+    let mut script = format!("BEGIN;\n{HISTORY_TABLE};\n");
+    for (name, migration) in MIGRATIONS {
+        for statement in split_statements(migration) {
+            script.push_str(&statement);
+            script.push_str(";\n");
+        }
+        // File names are ours ([0-9a-z_.]), never quoted data.
+        script.push_str(&format!("INSERT INTO d1_migrations (name) VALUES ('{name}');\n"));
+    }
+    script.push_str("COMMIT;\n");
+    script
+}
+
 /// The migrations recorded as applied, in the order applied (an error when
 /// the history table does not exist yet).
 pub async fn applied(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
@@ -99,12 +122,9 @@ pub async fn migrate_with(sql: &impl SqlStore, migrations: &[(&str, &str)]) -> R
     {
         return Ok(Vec::new());
     }
-    sql.batch(vec![sql!(
-        "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
-         applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-    )])
-    .await
-    .map_err(history)?;
+    sql.batch(vec![Statement::new(HISTORY_TABLE, Vec::new())])
+        .await
+        .map_err(history)?;
     let done = applied(sql).await.map_err(history)?;
     let mut now_applied = Vec::new();
     for (name, script) in migrations.iter().filter(|(name, _)| !done.iter().any(|d| d == name)) {
@@ -139,6 +159,17 @@ mod tests {
             split_statements(script),
             ["CREATE TABLE t (a TEXT DEFAULT ';')", "INSERT INTO t VALUES ('x''y;')"]
         );
+    }
+
+    #[test]
+    fn migration_names_need_no_quoting() {
+        for (name, _) in MIGRATIONS {
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'_' || b == b'.'),
+                "{name}"
+            );
+        }
     }
 
     #[test]
