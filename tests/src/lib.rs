@@ -130,11 +130,19 @@ impl World {
 
     /// Hands the next message due now for `consumer` to it the way Spin's
     /// Redis trigger wakes a consumer (`gasline_spin::consume`): as a
-    /// doorbell, with the events waiting for it in the outbox as one batch.
-    /// Returns the batch's outcomes, or `None` when nothing was due for it.
-    /// The other consumer's messages popped on the way go back to the
-    /// queue; notifications are dropped (nobody consumes them).
+    /// doorbell, with the events waiting for it in the outbox, claimed, as
+    /// one batch. Returns the batch's outcomes, or `None` when nothing was
+    /// due for it.
     pub fn ring(&self, consumer: Consumer) -> Option<Vec<Outcome>> {
+        let message = self.next_message_for(consumer)?;
+        let bodies = self.claim(consumer, &message);
+        Some(self.handle(consumer, &bodies))
+    }
+
+    /// The body of the next message due now for `consumer`, taken off the
+    /// queue. The other consumer's messages popped on the way go back to
+    /// the queue; notifications are dropped (nobody consumes them).
+    pub fn next_message_for(&self, consumer: Consumer) -> Option<Vec<u8>> {
         let now = self.system.now();
         let queue = &self.system.services.queue;
         let mut others = Vec::new();
@@ -143,7 +151,7 @@ impl World {
                 break None;
             };
             match consumer_of(&delivery) {
-                Some(c) if c == consumer => break Some(delivery.message),
+                Some(c) if c == consumer => break Some(delivery.message.body),
                 Some(_) => others.push(delivery.message),
                 None => {}
             }
@@ -151,10 +159,34 @@ impl World {
         for other in others {
             block_on(queue.publish(other)).expect("the simulated queue takes it back");
         }
-        let message = message?;
+        message
+    }
+
+    /// What one Spin instance woken by `message` claims for `consumer`
+    /// (`gasline_store::outbox::claim`, leased for the configured
+    /// redelivery grace).
+    pub fn claim(&self, consumer: Consumer, message: &[u8]) -> Vec<Vec<u8>> {
         let sql = &self.system.services.sql;
-        let bodies = block_on(gasline_store::outbox::with_waiting(sql, consumer, &message.body, now));
-        Some(block_on(self.system.handle_batch(consumer, &bodies)))
+        block_on(gasline_store::outbox::claim(
+            sql,
+            consumer,
+            message,
+            self.system.now(),
+            self.lease_ms(),
+        ))
+        .expect("the claim is taken")
+    }
+
+    /// How long a claim holds its events: the redelivery grace.
+    pub fn lease_ms(&self) -> i64 {
+        block_on(gasline_store::config(&self.system.ports()))
+            .expect("a valid configuration")
+            .outbox_redeliver_ms
+    }
+
+    /// Decides and commits a batch for `consumer`, as the platforms do.
+    pub fn handle(&self, consumer: Consumer, bodies: &[Vec<u8>]) -> Vec<Outcome> {
+        block_on(self.system.handle_batch(consumer, bodies))
     }
 
     pub fn status(&self, id: &str) -> serde_json::Value {

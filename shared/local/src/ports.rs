@@ -45,6 +45,11 @@ impl SqlStore for InterleavedSql<'_> {
         self.inner.query_many(statements).await
     }
 
+    async fn write_returning(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        YieldNow(false).await;
+        self.inner.write_returning(statement).await
+    }
+
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
         YieldNow(false).await;
         self.inner.batch(statements).await

@@ -174,6 +174,12 @@ impl SqlStore for SqliteStore {
         statements.iter().map(|s| run_statement(&connection, s, true)).collect()
     }
 
+    async fn write_returning(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        self.round_trips.writes.fetch_add(1, Ordering::Relaxed);
+        let connection = self.lock();
+        run_statement(&connection, &statement, true)
+    }
+
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
         self.round_trips.writes.fetch_add(1, Ordering::Relaxed);
         let mut connection = self.lock();

@@ -176,6 +176,14 @@ pub trait SqlStore {
         Ok(out)
     }
 
+    /// Runs one statement that writes and returns rows (`UPDATE …
+    /// RETURNING`), atomically as every single statement is. It is a write
+    /// round trip; platforms whose `query` runs any statement need not
+    /// override it.
+    async fn write_returning(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        self.query(statement).await
+    }
+
     /// Runs the statements as one atomic unit: all take effect or none do.
     /// This is the only atomic unit the handlers assume (D1 has no
     /// interactive transactions).

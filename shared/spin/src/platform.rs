@@ -299,13 +299,15 @@ pub async fn accept(
 ///
 /// Spin's Redis trigger hands an instance one message at a time, each at
 /// the cost of a fresh instance, a fresh database connection and a write;
-/// so the message is treated as a doorbell: the batch is the message with
-/// the other events waiting for this consumer in the outbox (one read,
-/// [`gasline_store::outbox::with_waiting`]), decided and committed together
-/// as a queue batch is on Workers. The messages of events taken on early
-/// find them processed and are acknowledged after two reads. Pub/sub has no
-/// acknowledgement or redelivery: an event the handler could not finish
-/// stays unprocessed in the outbox, and the sweeper sends it again.
+/// and pub/sub hands every message to every instance subscribed. So the
+/// message is a doorbell and the SQL outbox is the queue: the instance
+/// claims the message's event with the other events waiting for this
+/// consumer, under a lease ([`gasline_store::outbox::claim`], one write),
+/// and decides and commits them together as a queue batch is on Workers.
+/// Other instances woken by the same message claim what is left, often
+/// nothing. Pub/sub has no acknowledgement or redelivery: an event the
+/// handler could not finish stays unprocessed in the outbox, and the
+/// sweeper sends it again once its lease has run out.
 pub async fn consume<F>(consumer: Consumer, body: &[u8], handle: F)
 where
     F: AsyncFnOnce(&[Vec<u8>], &SpinPorts) -> Vec<Outcome>,
@@ -318,7 +320,19 @@ where
         Ok(ports) => ports,
         Err(cause) => return eprintln!("gasline: {name}: {cause}"),
     };
-    let bodies = gasline_store::outbox::with_waiting(ports.sql(), consumer, body, ports.now()).await;
+    let config = match gasline_store::config(&ports).await {
+        Ok(config) => config,
+        Err(cause) => return eprintln!("gasline: {name}: {cause}"),
+    };
+    // The lease lasts the sweeper's redelivery grace: by the time it
+    // re-sends an event whose instance died, the lease is over.
+    let claimed =
+        gasline_store::outbox::claim(ports.sql(), consumer, body, ports.now(), config.outbox_redeliver_ms).await;
+    let bodies = match claimed {
+        Ok(bodies) if bodies.is_empty() => return,
+        Ok(bodies) => bodies,
+        Err(cause) => return eprintln!("gasline: {name}: claiming events: {cause}; the sweeper will re-send them"),
+    };
     let retries = handle(&bodies, &ports)
         .await
         .into_iter()

@@ -170,37 +170,72 @@ pub const DOORBELL_BATCH: u32 = 10;
 /// the sweeper's.
 pub const DOORBELL_WINDOW_MS: Millis = 5_000;
 
-/// The batch for a consumer woken by one message, where the platform hands
-/// over one message at a time (Spin's Redis trigger): the message, then the
-/// other events `consumer` has not processed yet that became due in the
-/// last [`DOORBELL_WINDOW_MS`] before `now`, oldest first, up to
-/// [`DOORBELL_BATCH`] in all (one read). The window keeps the read to the
-/// recent end of the outbox index however long the outbox grows. If the
-/// read fails, the message alone: the others keep their own messages.
-pub async fn with_waiting(sql: &impl SqlStore, consumer: Consumer, message: &[u8], now: Millis) -> Vec<Vec<u8>> {
-    let mut batch = vec![message.to_vec()];
-    let Ok(rows) = sql
-        .query(sql!(
-            "SELECT o.body FROM outbox o \
-             WHERE o.dead_at IS NULL AND o.available_at > ?2 - ?3 AND o.available_at <= ?2 \
-               AND o.consumer = ?1 \
-               AND NOT EXISTS (SELECT 1 FROM processed_events p \
-                               WHERE p.consumer = o.consumer AND p.event_id = o.event_id) \
-             ORDER BY o.available_at LIMIT ?4",
-            consumer.as_str(),
-            now,
-            DOORBELL_WINDOW_MS,
-            DOORBELL_BATCH
-        ))
-        .await
-    else {
-        return batch;
+/// Claims the batch for a consumer woken by one message, where the
+/// platform hands over one message at a time and rings every instance for
+/// every message (Spin's Redis trigger, pub/sub): the message's own event
+/// and the other events `consumer` has not processed yet that became due in
+/// the last [`DOORBELL_WINDOW_MS`] before `now`, oldest first, up to
+/// [`DOORBELL_BATCH`] in all, each only if no other instance holds a lease
+/// on it. One conditional `UPDATE … RETURNING` takes them and sets their
+/// lease to `now + lease_ms`, so instances woken by the same message share
+/// the waiting events instead of all doing the same work: each event is
+/// claimed by one of them. An instance that dies holding a lease delays its
+/// events until the lease runs out and the sweeper re-sends them; an
+/// instance that is only slow and loses its lease to another is safe too,
+/// since the processed-event record and the order's version let one commit
+/// win. The window keeps the claim to the recent end of the outbox index
+/// however long the outbox grows.
+///
+/// The bodies come from the outbox, not from the message: a message whose
+/// event the outbox does not have (forged, or already pruned) claims
+/// nothing of its own.
+pub async fn claim(
+    sql: &impl SqlStore,
+    consumer: Consumer,
+    message: &[u8],
+    now: Millis,
+    lease_ms: Millis,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let own_id = Envelope::from_bytes(message).map(|e| e.id).unwrap_or_default();
+    // The eligibility test appears twice: inside the window's subquery, so
+    // its LIMIT counts only claimable events, and on the row updated, which
+    // covers the message's own event.
+    let claimable = |o: &str| {
+        format!(
+            "{o}.dead_at IS NULL AND {o}.consumer = ?1 AND ({o}.lease_until IS NULL OR {o}.lease_until <= ?2) \
+             AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = {o}.consumer AND p.event_id = {o}.event_id)"
+        )
     };
-    let waiting = rows
+    let statement = Statement::new(
+        format!(
+            "UPDATE outbox SET lease_until = ?2 + ?5 \
+             WHERE event_id IN (SELECT ?6 UNION ALL SELECT event_id FROM \
+                 (SELECT o.event_id FROM outbox o \
+                  WHERE o.available_at > ?2 - ?3 AND o.available_at <= ?2 AND o.event_id <> ?6 AND {} \
+                  ORDER BY o.available_at LIMIT ?4)) \
+               AND {} \
+             RETURNING body, available_at",
+            claimable("o"),
+            claimable("outbox")
+        ),
+        vec![
+            Value::from(consumer.as_str()),
+            Value::from(now),
+            Value::from(DOORBELL_WINDOW_MS),
+            Value::from(i64::from(DOORBELL_BATCH) - 1),
+            Value::from(lease_ms),
+            Value::from(own_id.as_str()),
+        ],
+    );
+    let mut rows = sql
+        .write_returning(statement)
+        .await?
         .into_iter()
-        .filter_map(|r| r.text("body").ok().map(String::into_bytes));
-    batch.extend(waiting.filter(|body| body != message).take(DOORBELL_BATCH as usize - 1));
-    batch
+        .map(|r| Ok((r.int("available_at")?, r.text("body")?.into_bytes())))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // RETURNING has no order of its own.
+    rows.sort_by_key(|(at, _)| *at);
+    Ok(rows.into_iter().map(|(_, body)| body).collect())
 }
 
 /// Re-sends one row found by [`due`] and marks it sent.
