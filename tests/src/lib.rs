@@ -3,6 +3,7 @@
 //! a client would drive the deployed functions.
 
 pub mod remote;
+pub mod replicas;
 
 use futures::executor::block_on;
 use gasline_core::event::Consumer;

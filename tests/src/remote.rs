@@ -102,18 +102,18 @@ impl Remote {
     }
 }
 
-fn expect(ok: bool, message: impl Into<String>) -> Result<(), String> {
+pub(crate) fn expect(ok: bool, message: impl Into<String>) -> Result<(), String> {
     if ok { Ok(()) } else { Err(message.into()) }
 }
 
-fn unique(label: &str) -> String {
+pub(crate) fn unique(label: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{label}-{nanos}")
 }
 
-fn timeline_states(order: &Value) -> Vec<String> {
+pub(crate) fn timeline_states(order: &Value) -> Vec<String> {
     order["timeline"].as_array().map_or_else(Vec::new, |t| {
         t.iter()
             .filter_map(|e| e["state"].as_str().map(str::to_owned))

@@ -9,8 +9,10 @@
 //!   when POSTed to; unset, the cron is the sweep route
 //!   (`POST /v1/ops/sweep` with the ops token), as on Spin;
 //! - `GASLINE_E2E_SWEEP_EVERY_MS` (optional): also call the sweep route on
-//!   this schedule while the scenarios run — Spin's production setup, where
-//!   a scheduler drives the sweeper because pub/sub loses and cannot delay.
+//!   this schedule while the scenarios run, as an outside scheduler would;
+//! - `GASLINE_E2E_SELF_SWEEPING=1` (optional): the runtime runs its sweeper
+//!   by itself (Spin's Redis-timed tick), so "firing the cron" is waiting
+//!   for it: nothing here calls the sweep route.
 //!
 //! The tests are ignored in a plain `cargo test` (nothing is running then).
 
@@ -19,16 +21,20 @@ use std::time::Duration;
 
 use gasline_testkit::{Call, Client, Loopback};
 use gasline_tests::remote::{self, Context, DevEnv, Remote, Runtime, Scenario};
+use gasline_tests::replicas;
 
-/// How the cron trigger is fired: the runtime's own hook, or the sweep route.
+/// How the cron trigger is fired: the runtime's own hook, the sweep route,
+/// or not at all because the runtime sweeps on its own clock.
 enum Cron<'a> {
     Url(String),
     SweepRoute(&'a Remote),
+    Itself,
 }
 
 impl Runtime for Cron<'_> {
     fn fire_cron(&self) -> Result<(), String> {
         let status = match self {
+            Cron::Itself => return Ok(()),
             Cron::Url(url) => {
                 // The whole URL is the base; the call adds no path.
                 Client::new(Loopback::new(url, Duration::from_secs(30)))
@@ -60,6 +66,7 @@ fn run(scenarios: &[Scenario]) {
     );
     let runtime = match std::env::var("GASLINE_E2E_CRON_URL") {
         Ok(url) => Cron::Url(url),
+        Err(_) if std::env::var("GASLINE_E2E_SELF_SWEEPING").is_ok_and(|v| v == "1") => Cron::Itself,
         Err(_) => Cron::SweepRoute(&remote),
     };
     let every = std::env::var("GASLINE_E2E_SWEEP_EVERY_MS")
@@ -105,4 +112,10 @@ fn healthy_runtime() {
 #[ignore = "needs a runtime started with the test-only faults: cargo xtask test --only e2e-workers"]
 fn faulty_runtime() {
     run(&remote::faulty());
+}
+
+#[test]
+#[ignore = "needs two Spin replicas, one to kill: cargo xtask test --only e2e-spin"]
+fn replicas_runtime() {
+    run(&replicas::scenarios());
 }

@@ -3,8 +3,9 @@
 //! Everything after intake that answers HTTP: order status and timelines,
 //! waybills, signature verification and public keys, the rider API (inbox,
 //! location, accept, pickup, deliver), station telemetry, stats, metrics and
-//! health — plus the outbox sweeper and the dead-letter handler, which ops
-//! schedules (cron) and the queues call.
+//! health — plus the routes that run the outbox sweeper and the migrations
+//! (`POST /v1/ops/sweep`, `/v1/ops/migrate`), and on Workers the cron and
+//! dead-letter entrypoints (the sweeper itself is `gasline_store::sweep`).
 //!
 //! Platform neutral: the Spin and Workers entrypoints translate requests and
 //! build the ports; all logic is here.
@@ -25,8 +26,6 @@ mod verify;
 use gasline_http::{Problem, Request, Response, method_not_allowed, respond, segments};
 use gasline_ports::Ports;
 use http::Method;
-
-pub use ops::{SweepReport, dead_letter, sweep};
 
 /// Routes one request to status.
 pub async fn handle(request: Request, ports: &impl Ports) -> Response {

@@ -1,8 +1,9 @@
 //! Fermyon Spin entrypoint: HTTP in, [`crate::handle`], HTTP out. Redis
 //! pub/sub loses messages and cannot delay them, so the outbox sweeper is
-//! what moves the saga forward on Spin: it runs on a schedule through
-//! `POST /v1/ops/sweep`, and also opportunistically here, after about one
-//! request in sixteen.
+//! what moves the saga forward on Spin; it runs by itself on a Redis-timed
+//! tick (`gasline_spin::tick`). About one request in sixteen checks, after
+//! its reply is ready, that the tick is running (one `SET … NX`) and
+//! restarts it if not; no request sweeps.
 
 use gasline_ports::Ports as _;
 
@@ -12,10 +13,8 @@ async fn handle(request: spin_sdk::http::Request) -> gasline_spin::SpinResponse 
         Ok((request, ports)) => {
             let response = crate::handle(request, &ports).await;
             // A ULID's last character is random: '0' or '1' is one in sixteen.
-            if ports.new_id().ends_with(['0', '1'])
-                && let Err(e) = crate::sweep(&ports).await
-            {
-                eprintln!("gasline: opportunistic sweep failed: {e}");
+            if ports.new_id().ends_with(['0', '1']) {
+                gasline_spin::tick::keep_armed().await;
             }
             gasline_spin::reply(response)
         }

@@ -1,6 +1,6 @@
 //! Cloudflare Workers entrypoints: HTTP to [`crate::handle`], the cron
 //! trigger to the outbox sweeper, and the dead-letter queue to
-//! [`crate::dead_letter`].
+//! [`gasline_store::sweep::dead_letter`].
 
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -19,7 +19,7 @@ async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match gasline_workers::WorkerPorts::new(env) {
         Ok(ports) => {
-            if let Err(e) = crate::sweep(&ports).await {
+            if let Err(e) = gasline_store::sweep::sweep(&ports).await {
                 console_error!("gasline: sweep failed: {e}");
             }
         }
@@ -30,7 +30,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 #[event(queue)]
 async fn dead_letters(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
     gasline_workers::consume("dead-letters", batch, env, async |body, ports| {
-        crate::dead_letter(body, ports).await
+        gasline_store::sweep::dead_letter(body, ports).await
     })
     .await;
     Ok(())

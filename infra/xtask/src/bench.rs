@@ -7,8 +7,8 @@
 //! - Spin: the components on the wasmtime test host (`tests/spin-host`,
 //!   built with the `host-release` profile), with its own redis-server; the
 //!   hello-world component is a fifth component of the same application (a
-//!   copy of `spin.toml` with one more route), and a sweeper calls
-//!   `POST /v1/ops/sweep` every second as the documented cron job does.
+//!   copy of `spin.toml` with one more route); the app runs its sweeper on
+//!   its own Redis-timed tick, as deployed (nothing calls the sweep route).
 //!
 //! For each:
 //!
@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use gasline_testkit::{Call, Client, DevEnv, Loopback, OrderBody, Reply as Answer, order_id, place_call};
+use gasline_testkit::{Call, Client, DevEnv, Loopback, OrderBody, RedisServer, Reply as Answer, order_id, place_call};
 use serde_json::Value;
 
 use crate::cmd::Cmd;
@@ -74,8 +74,6 @@ const PENDING_STATES: [&str; 3] = ["received", "source_allocated", "rider_assign
 const HOST_PROFILE: &str = "host-release";
 /// The hello-world Spin component (`infra/spin/hello`).
 const SPIN_HELLO_CRATE: &str = "gasline-hello-spin";
-/// How often the Spin runs' sweeper calls `POST /v1/ops/sweep`.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a benchmark client waits for one answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -145,6 +143,12 @@ pub struct Args {
     /// Orders placed per second in the saga runs.
     #[arg(long, value_name = "R", default_value_t = 10.0, value_parser = per_second)]
     rate: f64,
+    /// Spin only: one saga run for each of these numbers of test-host
+    /// instances (comma-separated), the instances sharing one SQLite file
+    /// and one redis-server as the replicas of one deployment do; POSTs
+    /// are spread over them. Default `1,2`.
+    #[arg(long, value_name = "N", value_delimiter = ',', value_parser = positive)]
+    instances: Vec<usize>,
     /// Only these measurements (comma-separated or repeated; the sizes are
     /// always reported). `saga-batched` is Workers only.
     #[arg(long, value_name = "PARTS", value_enum, value_delimiter = ',')]
@@ -179,6 +183,8 @@ pub struct Options {
     pub orders: usize,
     /// Orders placed per second in the saga runs.
     pub rate: f64,
+    /// Instances of the runtime in each saga run (one run per entry).
+    pub instances: Vec<usize>,
     /// The measurements to make, in [`Runtime::parts`] order.
     pub only: Vec<Part>,
 }
@@ -195,6 +201,16 @@ impl Options {
                 name.unwrap_or_default()
             )));
         }
+        let instances = match runtime {
+            Runtime::Spin if args.instances.is_empty() => vec![1, 2],
+            Runtime::Spin => args.instances,
+            Runtime::Workers if args.instances.iter().all(|n| *n == 1) => vec![1],
+            Runtime::Workers => {
+                return Err(usage(
+                    "`bench-workers` has no `--instances`: workerd scales by isolates on its own".to_owned(),
+                ));
+            }
+        };
         let only = runtime
             .parts()
             .iter()
@@ -207,6 +223,7 @@ impl Options {
             requests_c32: args.requests_c32,
             orders: args.orders,
             rate: args.rate,
+            instances,
             only,
         })
     }
@@ -226,8 +243,17 @@ pub fn run(options: &Options) -> Result<()> {
         let _ = writeln!(
             r,
             "options: {} requests of each kind at concurrency 1 and {} at 32 ({ROUNDS} alternating rounds, \
-             {WARMUP} warm-up each); saga runs of {} orders at {} orders/s\n",
-            options.requests_c1, options.requests_c32, options.orders, options.rate
+             {WARMUP} warm-up each); saga runs of {} orders at {} orders/s, on {} instance(s)\n",
+            options.requests_c1,
+            options.requests_c32,
+            options.orders,
+            options.rate,
+            options
+                .instances
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" and ")
         );
     }
     let mut run = match runtime {
@@ -257,17 +283,34 @@ pub fn run(options: &Options) -> Result<()> {
         ],
     };
     for part in &options.only {
-        run.push(match *part {
-            Part::Latency => Step::new("POST latency", || {
+        match *part {
+            Part::Latency => run.push(Step::new("POST latency", || {
                 post_latency(&mut report.borrow_mut(), options, &gasline)
-            }),
-            Part::Saga => Step::new("saga", || {
-                saga(&mut report.borrow_mut(), options, &gasline, "saga", None)
-            }),
-            Part::SagaBatched => Step::new("saga, production batches", || {
-                saga(&mut report.borrow_mut(), options, &gasline, "saga-batched", Some("{}"))
-            }),
-        });
+            })),
+            Part::Saga => {
+                for &n in &options.instances {
+                    let (step, name) = match n {
+                        1 => ("saga".to_owned(), "saga".to_owned()),
+                        n => (format!("saga, {n} instances"), format!("saga-{n}")),
+                    };
+                    let report = &report;
+                    let gasline = &gasline;
+                    run.push(Step::new(step, move || {
+                        saga(&mut report.borrow_mut(), options, gasline, &name, None, n)
+                    }));
+                }
+            }
+            Part::SagaBatched => run.push(Step::new("saga, production batches", || {
+                saga(
+                    &mut report.borrow_mut(),
+                    options,
+                    &gasline,
+                    "saga-batched",
+                    Some("{}"),
+                    1,
+                )
+            })),
+        }
     }
     let outcome = steps::run_all(&format!("xtask {}", runtime.command()), run);
     // What was measured, also when a later step failed.
@@ -394,27 +437,45 @@ fn thousands(n: u64) -> String {
 // --- a harness instance with demo data ---------------------------------------
 
 /// The four functions (and optionally the hello baseline) on a fresh
-/// instance of the runtime with demo data.
+/// instance of the runtime with demo data — on Spin, one or more test-host
+/// processes sharing one SQLite file and one redis-server.
 struct Instance {
-    harness: Harness,
-    /// Spin only: the cron job's stand-in.
-    sweeper: Option<Sweeper>,
-    /// `http://127.0.0.1:port`
+    harnesses: Vec<Harness>,
+    /// Spin only: the redis-server the processes share.
+    redis: Option<RedisServer>,
+    /// `http://127.0.0.1:port` of the first process.
     base: String,
+    /// Every process's base URL, the first one first.
+    bases: Vec<String>,
     app: String,
     ops: String,
 }
 
+/// What an [`Instance`] starts with.
+struct Setup<'a> {
+    /// Its folder under the runtime's output folder.
+    name: &'a str,
+    riders: usize,
+    /// Cylinders of every spec per station.
+    stock: usize,
+    /// Workers only: the harness's `queueOverrides` (`None`: no batch wait).
+    queue_overrides: Option<&'a str>,
+    /// With the hello-world baseline.
+    hello: bool,
+    /// Spin only: test-host processes sharing the database and Redis.
+    processes: usize,
+}
+
 impl Instance {
-    fn start(
-        options: &Options,
-        name: &str,
-        gasline: &Path,
-        riders: usize,
-        stock: usize,
-        queue_overrides: Option<&str>,
-        hello: bool,
-    ) -> Result<Self> {
+    fn start(options: &Options, gasline: &Path, setup: &Setup<'_>) -> Result<Self> {
+        let &Setup {
+            name,
+            riders,
+            stock,
+            queue_overrides,
+            hello,
+            processes,
+        } = setup;
         let runtime = options.runtime;
         let dir = std::env::current_dir()?.join(runtime.out_dir()).join(name);
         let _ = std::fs::remove_dir_all(&dir);
@@ -427,7 +488,8 @@ impl Instance {
             demo = demo.arg("--sqlite").arg(&database);
         }
         demo.no_stdin().run()?;
-        let harness = match runtime {
+        let mut redis = None;
+        let harnesses = match runtime {
             Runtime::Workers => {
                 let dispatch = dir.join("dispatch-config.json");
                 std::fs::write(&dispatch, BENCH_DISPATCH)?;
@@ -449,33 +511,47 @@ impl Instance {
                     "{name}: {riders} riders, {stock} cylinders of every spec per station, queueOverrides {}",
                     queue_overrides.unwrap_or("{\"maxBatchTimeout\": 0}")
                 );
-                Harness::start(config.to_str().context("UTF-8 path")?, &[])?
+                vec![Harness::start(config.to_str().context("UTF-8 path")?, &[])?]
             }
             Runtime::Spin => {
                 let manifest = bench_manifest(&dir, hello)?;
                 let host = up::target_dir().join(HOST_PROFILE).join("gasline-spin-host");
-                eprintln!("{name}: {riders} riders, {stock} cylinders of every spec per station, on the test host");
-                Harness::spawn(spin::host_command(&host, &manifest, &dir, &database, BENCH_DISPATCH)?)?
+                eprintln!(
+                    "{name}: {riders} riders, {stock} cylinders of every spec per station, on {processes} test-host process(es)"
+                );
+                let server = RedisServer::start()?;
+                let url = server.url();
+                redis = Some(server);
+                (0..processes)
+                    .map(|_| {
+                        let command =
+                            spin::host_command(&host, &manifest, &dir, &database, BENCH_DISPATCH, Some(&url))?;
+                        Harness::spawn(command)
+                    })
+                    .collect::<Result<Vec<_>>>()?
             }
         };
-        let base = harness.url.trim_end_matches('/').to_owned();
+        let bases: Vec<String> = harnesses
+            .iter()
+            .map(|h| h.url.trim_end_matches('/').to_owned())
+            .collect();
+        let base = bases[0].clone();
         let env = DevEnv::load(&dir.join("dev.env"))?;
         let ops = env.require("GASLINE_OPS_TOKEN")?.to_owned();
-        let sweeper = (runtime == Runtime::Spin).then(|| Sweeper::start(&base, &ops));
         Ok(Self {
             app: env.require("GASLINE_APP_TOKEN")?.to_owned(),
             ops,
-            harness,
-            sweeper,
+            harnesses,
+            redis,
             base,
+            bases,
         })
     }
 
     fn stop(self) -> Result<()> {
-        if let Some(sweeper) = self.sweeper {
-            sweeper.stop()?;
-        }
-        self.harness.stop()
+        let stopped: Vec<Result<()>> = self.harnesses.into_iter().map(Harness::stop).collect();
+        drop(self.redis);
+        stopped.into_iter().collect()
     }
 
     /// A client of this instance with a connection of its own.
@@ -605,59 +681,6 @@ fn bench_manifest(dir: &Path, hello: bool) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Calls `POST /v1/ops/sweep` every [`SWEEP_EVERY`] on a thread of its own,
-/// as the cron job documented for Spin does (Redis pub/sub cannot delay a
-/// message, so match retries and acceptance timeouts ride on the sweep). A
-/// failed sweep is reported and the next one runs, as a cron job would.
-struct Sweeper {
-    stop: std::sync::mpsc::Sender<()>,
-    /// Counts the sweeps that failed.
-    thread: std::thread::JoinHandle<usize>,
-}
-
-impl Sweeper {
-    fn start(base: &str, ops_token: &str) -> Self {
-        let sweep = Call::post("/v1/ops/sweep", "").token(ops_token);
-        let client = client(base);
-        let (stop, stopped) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut failed = 0;
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(SWEEP_EVERY) {
-                match client.send(&sweep) {
-                    Ok(reply) if reply.status == 200 => {}
-                    Ok(reply) => {
-                        failed += 1;
-                        eprintln!(
-                            "warning: POST /v1/ops/sweep answered {}: {}",
-                            reply.status,
-                            reply.text()
-                        );
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        eprintln!("warning: POST /v1/ops/sweep: {e:#}");
-                    }
-                }
-            }
-            failed
-        });
-        Self { stop, thread }
-    }
-
-    /// Stops the sweeper and says how many sweeps failed, if any did.
-    fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        let failed = self
-            .thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("the sweeper thread panicked"))?;
-        if failed > 0 {
-            eprintln!("warning: {failed} sweeps failed during this part");
-        }
-        Ok(())
-    }
-}
-
 // --- 2. POST /v1/orders beside hello -----------------------------------------
 
 /// What one row of the latency table measures.
@@ -692,7 +715,15 @@ impl Kind {
 fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Result<()> {
     let orders = 2 * WARMUP + 2 * options.requests_c1 + options.requests_c32;
     let runtime = options.runtime;
-    let inst = Instance::start(options, "latency", gasline, orders + orders / 10, orders, None, true)?;
+    let setup = Setup {
+        name: "latency",
+        riders: orders + orders / 10,
+        stock: orders,
+        queue_overrides: None,
+        hello: true,
+        processes: 1,
+    };
+    let inst = Instance::start(options, gasline, &setup)?;
     let hello = Call::get(runtime.hello_path());
     let calls = |call: &Call, n: usize| vec![call.clone(); n];
     let check = |kind: Kind, load: &Load| -> Result<()> {
@@ -838,18 +869,19 @@ fn saga(
     gasline: &Path,
     name: &str,
     queue_overrides: Option<&str>,
+    processes: usize,
 ) -> Result<()> {
     let orders = options.orders;
     let total = orders + SAGA_WARMUP;
-    let inst = Instance::start(
-        options,
+    let setup = Setup {
         name,
-        gasline,
-        total + orders / 10,
-        total,
+        riders: total + orders / 10,
+        stock: total,
         queue_overrides,
-        false,
-    )?;
+        hello: false,
+        processes,
+    };
+    let inst = Instance::start(options, gasline, &setup)?;
     eprintln!("warm-up: {SAGA_WARMUP} orders, one at a time");
     for i in 0..SAGA_WARMUP {
         let load = run_load(&inst.base, &[inst.order(&format!("{name}-warm"), i)], 1, None);
@@ -860,7 +892,7 @@ fn saga(
     }
     eprintln!("placing {orders} orders at {} per second", options.rate);
     let requests: Vec<Call> = (0..orders).map(|i| inst.order(name, i)).collect();
-    let load = run_load(&inst.base, &requests, SAGA_CLIENTS, Some(options.rate));
+    let load = run_load_across(&inst.bases, &requests, SAGA_CLIENTS, Some(options.rate));
     let mut ids = vec![String::new(); orders];
     for reply in &load.replies {
         if reply.answer.status != 202 {
@@ -908,9 +940,12 @@ fn saga(
 
     let signed = timelines.iter().filter(|t| t.signed.is_some()).count();
     let settings = match (options.runtime, queue_overrides) {
-        (Runtime::Spin, _) => "Redis pub/sub on the test host's redis-server, one message at a time per Redis \
-                               address (as Spin's Redis trigger delivers), `POST /v1/ops/sweep` every second"
-            .to_owned(),
+        (Runtime::Spin, _) => format!(
+            "Redis pub/sub, one message at a time per Redis address (as Spin's Redis trigger delivers), \
+             {processes} test-host process(es) on one SQLite file and one redis-server, each claiming \
+             waiting events with a lease, POSTs spread over them by client thread, \
+             the sweeper on the app's own tick"
+        ),
         (Runtime::Workers, None) => {
             "harness default `queueOverrides: {\"maxBatchTimeout\": 0}` (every other setting from the \
                  wrangler files: `max_batch_size = 10`, `max_retries = 2`)"
@@ -1084,12 +1119,20 @@ impl Load {
 /// not sent before `i / rate` seconds from the start. A request that got no
 /// answer becomes a reply with status 0 and the error as its body.
 fn run_load(base: &str, requests: &[Call], concurrency: usize, rate: Option<f64>) -> Load {
+    run_load_across(&[base.to_owned()], requests, concurrency, rate)
+}
+
+/// [`run_load`] with client thread `t` talking to `bases[t % bases.len()]`,
+/// as a load balancer keeping each keep-alive connection on one replica.
+fn run_load_across(bases: &[String], requests: &[Call], concurrency: usize, rate: Option<f64>) -> Load {
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     let per_thread: Vec<Vec<Reply>> = std::thread::scope(|scope| {
+        let next = &next;
         let threads: Vec<_> = (0..concurrency.max(1))
-            .map(|_| {
-                scope.spawn(|| {
+            .map(|thread| {
+                let base = &bases[thread % bases.len()];
+                scope.spawn(move || {
                     let client = client(base);
                     open_connection(&client);
                     let mut replies = Vec::new();
@@ -1245,6 +1288,7 @@ mod tests {
                 requests_c32: 1_000,
                 orders: 200,
                 rate: 30.0,
+                instances: vec![1],
                 only: workers.parts().to_vec(),
             }
         );
@@ -1261,6 +1305,16 @@ mod tests {
         assert_eq!(
             parse(spin, &["--only=saga,latency"]).unwrap().only,
             [Part::Latency, Part::Saga]
+        );
+        // One saga run per instance count; Workers has no count to give.
+        assert_eq!(parse(spin, &[]).unwrap().instances, [1, 2]);
+        assert_eq!(parse(spin, &["--instances=1,3"]).unwrap().instances, [1, 3]);
+        assert!(parse(spin, &["--instances=0"]).is_err());
+        assert!(
+            parse(workers, &["--instances", "2"])
+                .unwrap_err()
+                .downcast_ref::<crate::UsageError>()
+                .is_some()
         );
         for bad in [
             &["--orders"][..],

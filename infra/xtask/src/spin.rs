@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 
-use gasline_testkit::{Call, Client, Loopback};
+use gasline_testkit::{Call, Client, Loopback, RedisServer};
 
 use crate::cmd::Cmd;
 use crate::ensure;
@@ -99,7 +99,7 @@ fn schema_behind_then_migrated(gasline: &Path, host_bin: &Path) -> Result<()> {
         .run()?;
     let database = dir.join("gasline.db");
     let dispatch = std::fs::read_to_string(dispatch_config(false))?;
-    let host = host_command(host_bin, Path::new("spin.toml"), &keys, &database, &dispatch)?;
+    let host = host_command(host_bin, Path::new("spin.toml"), &keys, &database, &dispatch, None)?;
     eprintln!("$ {} --manifest spin.toml … (no schema)", host_bin.display());
     let harness = Harness::spawn(host)?;
     // A token, so that the request needs the database (the tokens table).
@@ -135,6 +135,86 @@ fn schema_behind_then_migrated(gasline: &Path, host_bin: &Path) -> Result<()> {
     checked
 }
 
+/// The dispatch configuration of the replica check: orders wait for their
+/// rider as long as the check runs (no timeout reassigns them), demo riders
+/// never go stale, no night window, and a lease — the time a claimed event
+/// stays with the replica that claimed it — of one second.
+const REPLICAS_DISPATCH: &str = r#"{"accept_timeout_ms":3600000,"rider_location_max_age_ms":31536000000,"outbox_redeliver_ms":1000,"night_start_minute":0,"night_end_minute":0}"#;
+
+/// Two replicas of the production components on one database and one Redis,
+/// as SpinKube runs a deployment: the scenario (`tests/src/replicas.rs`)
+/// kills one with SIGKILL mid-burst and checks that the other finishes
+/// every order exactly once. Checked here: the victim did die of SIGKILL.
+fn two_replicas_one_killed(gasline: &Path, host_bin: &Path) -> Result<()> {
+    let dir = std::env::current_dir()?
+        .join(up::target_dir())
+        .join("e2e-spin")
+        .join("replicas");
+    let _ = std::fs::remove_dir_all(&dir);
+    let database = dir.join("gasline.db");
+    Cmd::new(gasline)
+        .args([
+            "demo",
+            "--riders",
+            "120",
+            "--stock",
+            "100",
+            "--url",
+            "http://127.0.0.1",
+            "--dir",
+        ])
+        .arg(&dir)
+        .arg("--sqlite")
+        .arg(&database)
+        .no_stdin()
+        .run()?;
+    let redis = RedisServer::start()?;
+    let url = redis.url();
+    let start = |name: &str| -> Result<Harness> {
+        let host = host_command(
+            host_bin,
+            Path::new("spin.toml"),
+            &dir,
+            &database,
+            REPLICAS_DISPATCH,
+            Some(&url),
+        )?;
+        eprintln!(
+            "$ {} --manifest spin.toml --var=redis_address={url} … ({name})",
+            host_bin.display()
+        );
+        Harness::spawn(host)
+    };
+    let survivor = start("survivor")?;
+    let victim = start("victim")?;
+    let pid = victim.pid().to_string();
+    let dir_text = dir.to_str().context("UTF-8 path")?;
+    let database_text = database.to_str().context("UTF-8 path")?;
+    let result = run_scenarios(
+        "replicas",
+        &survivor.url,
+        dir_text,
+        &[
+            ("GASLINE_E2E_SELF_SWEEPING", "1"),
+            ("GASLINE_E2E_REPLICA_URL", &victim.url),
+            ("GASLINE_E2E_REPLICA_PID", &pid),
+            ("GASLINE_E2E_DB", database_text),
+        ],
+    );
+    let ended = victim.reap()?;
+    survivor.stop()?;
+    result?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        ensure!(
+            ended.signal() == Some(9),
+            "the victim replica ended with {ended}, not by SIGKILL: the scenario did not kill it"
+        );
+    }
+    Ok(())
+}
+
 /// Where `spin build` (and [`build_components`]) puts component `crate_name`.
 pub fn component_wasm(crate_name: &str) -> PathBuf {
     up::target_dir()
@@ -144,17 +224,31 @@ pub fn component_wasm(crate_name: &str) -> PathBuf {
 }
 
 /// The test host (`host`, a built `gasline-spin-host`) running `manifest`
-/// with its own redis-server, on a free port, on the demo data `gasline demo
-/// --dir dir --sqlite database` wrote: its keys as the signing and
-/// verification variables, `dispatch` (JSON) as the dispatch configuration.
+/// on a free port, on the demo data `gasline demo --dir dir --sqlite
+/// database` wrote: its keys as the signing and verification variables,
+/// `dispatch` (JSON) as the dispatch configuration. With `redis` (a
+/// `redis://` URL) it uses that server for pub/sub and key-value, as the
+/// replicas of one deployment share theirs; without, it starts its own.
 /// It stops when its standard input closes (xtask holds the pipe).
-pub fn host_command(host: &Path, manifest: &Path, dir: &Path, database: &Path, dispatch: &str) -> Result<Command> {
+pub fn host_command(
+    host: &Path,
+    manifest: &Path,
+    dir: &Path,
+    database: &Path,
+    dispatch: &str,
+    redis: Option<&str>,
+) -> Result<Command> {
     let read = |file: &str| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"));
     let mut command = Command::new(host);
+    command.arg("--manifest").arg(manifest);
+    match redis {
+        Some(url) => command
+            .arg(format!("--var=redis_address={url}"))
+            .arg(format!("--kv=default={url}")),
+        None => command.arg("--start-redis"),
+    };
     command
-        .arg("--manifest")
-        .arg(manifest)
-        .args(["--start-redis", "--port", "0", "--exit-on-stdin-close"])
+        .args(["--port", "0", "--exit-on-stdin-close"])
         .arg("--state-dir")
         .arg(dir.join("state"))
         .arg("--sqlite")
@@ -178,6 +272,7 @@ pub fn e2e() -> Result<()> {
     let bin = up::target_dir().join("debug");
     let host_bin = bin.join("gasline-spin-host");
     schema_behind_then_migrated(&bin.join("gasline"), &host_bin)?;
+    two_replicas_one_killed(&bin.join("gasline"), &host_bin)?;
     for (name, faults) in [("healthy", false), ("faulty", true)] {
         let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
         let dir = std::env::current_dir()?
@@ -205,7 +300,7 @@ pub fn e2e() -> Result<()> {
         } else {
             PathBuf::from("spin.toml")
         };
-        let mut host = host_command(&host_bin, &manifest, &dir, &database, &dispatch)?;
+        let mut host = host_command(&host_bin, &manifest, &dir, &database, &dispatch, None)?;
         if faults {
             host.args(
                 faults::FAULTS
@@ -219,10 +314,12 @@ pub fn e2e() -> Result<()> {
             manifest.display()
         );
         let harness = Harness::spawn(host)?;
-        // Spin: the sweeper is the schedule's job (pub/sub loses and cannot
-        // delay), so the suite drives it as a cron job would.
+        // Spin: the sweeper runs on its own Redis-timed tick (pub/sub loses
+        // and cannot delay); nothing outside calls the sweep route, so the
+        // rider timeout, the lost publish and the dead letter are all
+        // recovered by the tick.
         let dir_text = dir.to_str().context("UTF-8 path")?;
-        let result = run_scenarios(name, &harness.url, dir_text, &[("GASLINE_E2E_SWEEP_EVERY_MS", "1000")]);
+        let result = run_scenarios(name, &harness.url, dir_text, &[("GASLINE_E2E_SELF_SWEEPING", "1")]);
         harness.stop()?;
         result?;
     }

@@ -2,21 +2,22 @@
 //! printed, the first failure stops the run, and a summary closes it so the
 //! last lines of a CI log say what happened.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 /// One named piece of work in a run.
 pub struct Step<'a> {
-    name: &'static str,
+    name: Cow<'static, str>,
     work: Box<dyn FnOnce() -> Result<()> + 'a>,
     on_failure: Option<String>,
 }
 
 impl<'a> Step<'a> {
-    pub fn new(name: &'static str, work: impl FnOnce() -> Result<()> + 'a) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, work: impl FnOnce() -> Result<()> + 'a) -> Self {
         Self {
-            name,
+            name: name.into(),
             work: Box::new(work),
             on_failure: None,
         }
@@ -33,12 +34,12 @@ impl<'a> Step<'a> {
 /// Runs the steps in order, stopping at the first failure.
 pub fn run_all(title: &str, steps: Vec<Step<'_>>) -> Result<()> {
     let total = steps.len();
-    let names: Vec<&str> = steps.iter().map(|step| step.name).collect();
+    let names: Vec<String> = steps.iter().map(|step| step.name.to_string()).collect();
     let noun = if total == 1 { "step" } else { "steps" };
     eprintln!("{title}: {total} {noun}: {}", names.join(", "));
 
     let run_started = Instant::now();
-    let mut finished: Vec<(&str, Duration)> = Vec::new();
+    let mut finished: Vec<(String, Duration)> = Vec::new();
     for (index, step) in steps.into_iter().enumerate() {
         eprintln!("\n==> [{}/{total}] {}", index + 1, step.name);
         let started = Instant::now();
@@ -47,7 +48,7 @@ pub fn run_all(title: &str, steps: Vec<Step<'_>>) -> Result<()> {
         match outcome {
             Ok(()) => {
                 eprintln!("<== {} ok ({})", step.name, format_duration(took));
-                finished.push((step.name, took));
+                finished.push((step.name.to_string(), took));
             }
             Err(error) => {
                 eprintln!("<== {} FAILED ({})", step.name, format_duration(took));
@@ -80,7 +81,7 @@ pub fn run_all(title: &str, steps: Vec<Step<'_>>) -> Result<()> {
     Ok(())
 }
 
-fn print_finished(finished: &[(&str, Duration)]) {
+fn print_finished(finished: &[(String, Duration)]) {
     for (name, took) in finished {
         eprintln!("  ok       {name:<24} {:>8}", format_duration(*took));
     }

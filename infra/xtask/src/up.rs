@@ -84,8 +84,10 @@ pub struct Harness {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
-    /// The workerd processes under the harness, seen once it was ready.
-    workerd: Vec<u32>,
+    /// The processes under the runtime once it was ready (workerd under the
+    /// Workers harness; a redis-server the Spin host started), checked gone
+    /// after a stop.
+    children: Vec<u32>,
     stopped: bool,
 }
 
@@ -159,7 +161,7 @@ impl Harness {
         let mut harness = Self {
             child,
             url: String::new(),
-            workerd: Vec::new(),
+            children: Vec::new(),
             stopped: false,
         };
         match ready_rx.recv_timeout(HARNESS_START_TIMEOUT) {
@@ -173,10 +175,7 @@ impl Harness {
                 );
             }
         }
-        harness.workerd = child_pids(harness.child.id());
-        if harness.workerd.is_empty() {
-            bail!("the harness is ready but no workerd process runs under it");
-        }
+        harness.children = child_pids(harness.child.id());
         Ok(harness)
     }
 
@@ -194,8 +193,24 @@ impl Harness {
         Ok(())
     }
 
+    /// The runtime's process id (a test that kills an instance needs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a runtime that something else stopped (a test killed it),
+    /// and says how it ended. Its child processes are killed, as on drop.
+    pub fn reap(mut self) -> Result<std::process::ExitStatus> {
+        self.stopped = true;
+        let status = self.child.wait()?;
+        for pid in &self.children {
+            signal("-KILL", &pid.to_string());
+        }
+        Ok(status)
+    }
+
     /// SIGTERM, wait for a clean exit (status 0), then check that the
-    /// workerd processes it ran are gone.
+    /// processes it ran are gone.
     pub fn stop(mut self) -> Result<()> {
         self.stopped = true;
         let pid = self.child.id();
@@ -216,7 +231,7 @@ impl Harness {
             std::thread::sleep(Duration::from_millis(50));
         };
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut left: Vec<u32> = self.workerd.clone();
+        let mut left: Vec<u32> = self.children.clone();
         while !left.is_empty() && Instant::now() < deadline {
             left.retain(|&pid| is_running(pid));
             std::thread::sleep(Duration::from_millis(50));
@@ -225,12 +240,15 @@ impl Harness {
             for pid in &left {
                 signal("-KILL", &pid.to_string());
             }
-            bail!("workerd {left:?} still ran after the harness stopped; killed it");
+            bail!("child processes {left:?} still ran after the runtime stopped; killed them");
         }
         if !status.success() {
             bail!("the harness exited with {status} after SIGTERM");
         }
-        eprintln!("harness stopped cleanly; no workerd left ({:?} gone)", self.workerd);
+        eprintln!(
+            "runtime stopped cleanly; no child process left ({:?} gone)",
+            self.children
+        );
         Ok(())
     }
 }
@@ -240,7 +258,7 @@ impl Drop for Harness {
         if !self.stopped {
             kill_group(self.child.id());
             let _ = self.child.wait();
-            for pid in &self.workerd {
+            for pid in &self.children {
                 signal("-KILL", &pid.to_string());
             }
         }

@@ -39,6 +39,10 @@ pub struct Config {
     /// after the first send. Queue-level retries of one delivery are the
     /// queue's own setting (`max_retries`).
     pub max_deliveries: u32,
+    /// Spin: how often the sweeper runs by itself, timed by Redis (a key
+    /// that expires after this long and is set again; `gasline_spin::tick`).
+    /// Workers' cron trigger has its own schedule (`wrangler.toml`).
+    pub sweep_every_ms: i64,
     /// A station reporting fewer cylinders than this of a spec for
     /// [`Config::low_stock_hold_ms`] is held from matching.
     pub low_stock_threshold: u32,
@@ -74,6 +78,7 @@ impl Default for Config {
             max_match_retries: 6,
             outbox_redeliver_ms: 5_000,
             max_deliveries: 5,
+            sweep_every_ms: 2_000,
             low_stock_threshold: 5,
             low_stock_hold_ms: 30_000,
             leak_alarm_ppm: 1_000.0,

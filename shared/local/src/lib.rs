@@ -204,7 +204,7 @@ impl System {
                 Outcome::Ack => {}
                 Outcome::Retry if delivery.attempt >= MAX_QUEUE_ATTEMPTS => {
                     self.stats.borrow_mut().dead_lettered += 1;
-                    let _ = block_on(gasline_status::dead_letter(&delivery.message.body, &self.ports()));
+                    let _ = block_on(gasline_store::sweep::dead_letter(&delivery.message.body, &self.ports()));
                 }
                 Outcome::Retry => {
                     self.stats.borrow_mut().retried += 1;
@@ -218,8 +218,8 @@ impl System {
     }
 
     /// Runs the outbox sweeper once (the cron trigger).
-    pub fn sweep(&self) -> gasline_status::SweepReport {
-        let report = block_on(gasline_status::sweep(&self.ports())).unwrap_or_default();
+    pub fn sweep(&self) -> gasline_store::sweep::SweepReport {
+        let report = block_on(gasline_store::sweep::sweep(&self.ports())).unwrap_or_default();
         let mut stats = self.stats.borrow_mut();
         stats.sweeps += 1;
         stats.resent_by_sweeper += report.resent as u64;

@@ -9,8 +9,9 @@
 //! Spin specifics the adapters handle:
 //! - Redis pub/sub delivers at most once, immediately, with no retries: a
 //!   delayed event is not published at all but left in the outbox, and the
-//!   sweeper (`POST /v1/ops/sweep` on a schedule, and opportunistically after
-//!   requests) sends it when due. Lost messages are recovered the same way.
+//!   sweeper sends it when due. Lost messages are recovered the same way.
+//!   The sweeper runs by itself every `sweep_every_ms`, timed by a Redis key
+//!   that expires ([`tick`]), and on `POST /v1/ops/sweep`.
 //! - Spin key-value has no TTL: values carry their expiry time in a header.
 //!
 //! Compiled only for `wasm32-wasip2`; on any other target the crate is empty.
@@ -19,6 +20,7 @@
 mod faults;
 #[cfg(target_os = "wasi")]
 mod platform;
+pub mod tick;
 
 #[cfg(target_os = "wasi")]
 pub use platform::*;

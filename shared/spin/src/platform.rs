@@ -341,6 +341,10 @@ where
     if retries > 0 {
         eprintln!("gasline: {name}: {retries} event(s) asked for a retry; the sweeper will re-send them");
     }
+    // As on one request in sixteen: restart the sweeper's tick if it stopped.
+    if ports.new_id().ends_with(['0', '1']) {
+        crate::tick::keep_armed().await;
+    }
 }
 
 /// The response type Spin's HTTP export takes.

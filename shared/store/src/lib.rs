@@ -12,6 +12,7 @@ pub mod order;
 pub mod outbox;
 pub mod riders;
 pub mod stations;
+pub mod sweep;
 pub mod tokens;
 pub mod waybills;
 
@@ -27,9 +28,13 @@ pub fn exactly_one_row() -> Statement {
 /// (any subset of [`gasline_core::config::Config`]'s fields), or the defaults.
 /// An unparsable value is an error, never silently ignored.
 pub async fn config(ports: &impl gasline_ports::Ports) -> Result<gasline_core::config::Config, String> {
-    match ports.variable("dispatch_config").await {
-        None => Ok(gasline_core::config::Config::default()),
-        Some(raw) if raw.trim().is_empty() => Ok(gasline_core::config::Config::default()),
-        Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("dispatch_config is invalid: {e}")),
+    parse_config(ports.variable("dispatch_config").await.as_deref())
+}
+
+/// [`config`] from the variable's value (`None` or blank: the defaults).
+pub fn parse_config(raw: Option<&str>) -> Result<gasline_core::config::Config, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(gasline_core::config::Config::default()),
+        Some(raw) => serde_json::from_str(raw).map_err(|e| format!("dispatch_config is invalid: {e}")),
     }
 }

@@ -25,7 +25,6 @@ mod bindings;
 mod host;
 pub mod manifest;
 mod outbound;
-pub mod redis_server;
 pub mod resp;
 pub mod router;
 mod runtime;
@@ -36,5 +35,5 @@ mod spin_variables;
 pub mod variables;
 pub mod wasm_build;
 
+pub use gasline_testkit::RedisServer;
 pub use host::{HostConfig, SpinHost, StatsSnapshot, apply_sql_files};
-pub use redis_server::RedisServer;

@@ -16,7 +16,7 @@ pub struct RedisServer {
 
 /// Where `redis-server` is: `$GASLINE_REDIS_SERVER`, else on `PATH`, else
 /// `/usr/bin/redis-server`.
-pub fn redis_server_binary() -> Option<PathBuf> {
+fn redis_server_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("GASLINE_REDIS_SERVER") {
         return Some(PathBuf::from(path));
     }
