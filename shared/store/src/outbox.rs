@@ -176,21 +176,15 @@ pub const DOORBELL_WINDOW_MS: Millis = 5_000;
 /// and the other events `consumer` has not processed yet that became due in
 /// the last [`DOORBELL_WINDOW_MS`] before `now`, oldest first, up to
 /// [`DOORBELL_BATCH`] in all, each only if no other instance holds a lease
-/// on it. Instances woken by the same message share the waiting events
-/// instead of all doing the same work: each event is claimed by one of
-/// them. An instance that dies holding a lease delays its events until the
-/// lease runs out and the sweeper re-sends them; an instance that is only
-/// slow and loses its lease to another is safe too, since the
-/// processed-event record and the order's version let one commit win. The
-/// window keeps the claim to the recent end of the outbox index however
-/// long the outbox grows.
-///
-/// Two steps: a read finds the claimable events, then one conditional
-/// `UPDATE … RETURNING` leases those still claimable (`now + lease_ms`). Under
-/// load most messages find their event taken already (by the message before
-/// it, or another instance) and end after the read, which on SQLite in WAL
-/// mode waits for no writer; only a message that has work takes the write
-/// lock.
+/// on it. One conditional `UPDATE … RETURNING` takes them and sets their
+/// lease to `now + lease_ms`, so instances woken by the same message share
+/// the waiting events instead of all doing the same work: each event is
+/// claimed by one of them. An instance that dies holding a lease delays its
+/// events until the lease runs out and the sweeper re-sends them; an
+/// instance that is only slow and loses its lease to another is safe too,
+/// since the processed-event record and the order's version let one commit
+/// win. The window keeps the claim to the recent end of the outbox index
+/// however long the outbox grows.
 ///
 /// The bodies come from the outbox, not from the message: a message whose
 /// event the outbox does not have (forged, or already pruned) claims
@@ -203,49 +197,35 @@ pub async fn claim(
     lease_ms: Millis,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
     let own_id = Envelope::from_bytes(message).map(|e| e.id).unwrap_or_default();
+    // The eligibility test appears twice: inside the window's subquery, so
+    // its LIMIT counts only claimable events, and on the row updated, which
+    // covers the message's own event.
     let claimable = |o: &str| {
         format!(
             "{o}.dead_at IS NULL AND {o}.consumer = ?1 AND ({o}.lease_until IS NULL OR {o}.lease_until <= ?2) \
              AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = {o}.consumer AND p.event_id = {o}.event_id)"
         )
     };
-    let found = sql
-        .query(Statement::new(
-            format!(
-                "SELECT o.event_id FROM outbox o WHERE o.event_id = ?5 AND {c} \
-                 UNION ALL SELECT event_id FROM \
-                     (SELECT o.event_id FROM outbox o \
-                      WHERE o.available_at > ?2 - ?3 AND o.available_at <= ?2 AND o.event_id <> ?5 AND {c} \
-                      ORDER BY o.available_at LIMIT ?4)",
-                c = claimable("o")
-            ),
-            vec![
-                Value::from(consumer.as_str()),
-                Value::from(now),
-                Value::from(DOORBELL_WINDOW_MS),
-                Value::from(i64::from(DOORBELL_BATCH) - 1),
-                Value::from(own_id.as_str()),
-            ],
-        ))
-        .await?
-        .into_iter()
-        .map(|r| r.text("event_id"))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    if found.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Another instance may have claimed some of them since the read: the
-    // update takes only what is still claimable.
-    let placeholders: Vec<String> = (0..found.len()).map(|i| format!("?{}", i + 4)).collect();
-    let mut values = vec![Value::from(consumer.as_str()), Value::from(now), Value::from(lease_ms)];
-    values.extend(found.into_iter().map(Value::from));
     let statement = Statement::new(
         format!(
-            "UPDATE outbox SET lease_until = ?2 + ?3 WHERE event_id IN ({}) AND {} RETURNING body, available_at",
-            placeholders.join(", "),
+            "UPDATE outbox SET lease_until = ?2 + ?5 \
+             WHERE event_id IN (SELECT ?6 UNION ALL SELECT event_id FROM \
+                 (SELECT o.event_id FROM outbox o \
+                  WHERE o.available_at > ?2 - ?3 AND o.available_at <= ?2 AND o.event_id <> ?6 AND {} \
+                  ORDER BY o.available_at LIMIT ?4)) \
+               AND {} \
+             RETURNING body, available_at",
+            claimable("o"),
             claimable("outbox")
         ),
-        values,
+        vec![
+            Value::from(consumer.as_str()),
+            Value::from(now),
+            Value::from(DOORBELL_WINDOW_MS),
+            Value::from(i64::from(DOORBELL_BATCH) - 1),
+            Value::from(lease_ms),
+            Value::from(own_id.as_str()),
+        ],
     );
     let mut rows = sql
         .write_returning(statement)
