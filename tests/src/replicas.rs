@@ -1,8 +1,10 @@
 //! Two Spin replicas of one deployment (one SQLite database, one Redis), one
-//! killed with SIGKILL in the middle of a burst of orders. What must hold:
-//! every order still reaches a signed waybill, exactly once — the events
-//! the dead replica had claimed are claimed again once their leases run
-//! out, and nothing it half did shows twice.
+//! killed with SIGKILL in the middle of a burst of orders while it holds
+//! leases on events it has not finished (caught by pausing it with SIGSTOP
+//! and reading the database). What must hold: every order still reaches a
+//! signed waybill, exactly once — the events the dead replica had claimed
+//! are claimed again once their leases run out, and nothing it half did
+//! shows twice.
 //!
 //! `cargo xtask test` (step `e2e-spin`) starts the replicas and passes, on
 //! top of the variables of `tests/tests/e2e.rs` (whose `GASLINE_E2E_URL` is
@@ -25,9 +27,16 @@ use crate::remote::{Context, Remote, Scenario, expect, timeline_states, unique};
 /// Orders in the burst, and how fast they are placed.
 const ORDERS: usize = 60;
 const EVERY: Duration = Duration::from_millis(50);
-/// The victim is killed as soon as it has accepted this order (odd: one of
-/// its own), a third of the way through.
+/// From this order on (a third of the way through), the victim is paused
+/// after each order until it is caught holding leases, then killed.
 const KILL_AT: usize = 21;
+/// How long a pause lasts before the database is read: longer than any step
+/// takes, shorter than the lease (1 s), so a lease nobody processed is the
+/// paused replica's.
+const PAUSE: Duration = Duration::from_millis(300);
+/// The lease, `outbox_redeliver_ms` of the dispatch configuration the
+/// replicas run with (`REPLICAS_DISPATCH` in `infra/xtask/src/spin.rs`).
+const LEASE_MS: i64 = 1_000;
 /// How long all orders may take to be signed after the burst: the dead
 /// replica's leases (`outbox_redeliver_ms`, 1 s) must run out and the
 /// sweeper (every second) re-send them.
@@ -50,8 +59,12 @@ fn replica_killed_mid_burst(cx: &Context<'_>) -> Result<(), String> {
     let pid = var("GASLINE_E2E_REPLICA_PID")?;
     let database = var("GASLINE_E2E_DB")?;
 
+    let db = Connection::open_with_flags(&database, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("opening {database}: {e}"))?;
+
     let run = unique("replicas");
     let mut ids = Vec::with_capacity(ORDERS);
+    let mut held = None;
     let mut moved = 0;
     for i in 0..ORDERS {
         let (body, key) = (OrderBody::nth(i), format!("{run}-{i}"));
@@ -67,21 +80,21 @@ fn replica_killed_mid_burst(cx: &Context<'_>) -> Result<(), String> {
             survivor.place(&body, &key)?
         };
         ids.push(id);
-        if i == KILL_AT {
-            // Right after the victim answered: intake published before
-            // replying, so both replicas' matching are waking up to that
-            // message, and the victim is likely to die holding its claim.
-            let status = std::process::Command::new("kill")
-                .args(["-KILL", &pid])
-                .status()
-                .map_err(|e| format!("running kill: {e}"))?;
-            expect(status.success(), format!("kill -KILL {pid} failed: {status}"))?;
+        if i >= KILL_AT && held.is_none() {
+            held = catch_holding_leases(&db, &pid)?;
         }
         std::thread::sleep(EVERY);
     }
+    let Some(held) = held else {
+        return Err(format!(
+            "the victim never held a lease when it was paused ({} tries): nothing was killed",
+            ORDERS - KILL_AT
+        ));
+    };
+    println!("      the victim was killed holding leases on {} events", held.len());
     expect(
-        moved >= (ORDERS - KILL_AT) / 2,
-        format!("only {moved} orders failed over to the survivor: was the victim killed?"),
+        moved > 0,
+        "no order failed over to the survivor: was the victim killed?",
     )?;
     let mut distinct = ids.clone();
     distinct.sort();
@@ -102,7 +115,66 @@ fn replica_killed_mid_burst(cx: &Context<'_>) -> Result<(), String> {
             format!("order {id} has the timeline {states:?}"),
         )?;
     }
+    // The events the victim died holding were handled by the survivor.
+    for event in &held {
+        let processed: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM processed_events p JOIN outbox o \
+                 ON o.event_id = p.event_id AND o.consumer = p.consumer WHERE o.event_id = ?1",
+                [event],
+                |row| row.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        expect(
+            processed == 1,
+            format!("event {event}, leased by the dead victim, processed {processed} times"),
+        )?;
+    }
     books_balance(Path::new(&database), &ids)
+}
+
+/// Pauses the victim (SIGSTOP) and looks in the database for events under a
+/// lease that nobody processed: after a pause longer than any step, only the
+/// paused replica can hold those. If there are some, kills it (SIGKILL) and
+/// returns them; otherwise lets it go on (SIGCONT) for the next try.
+fn catch_holding_leases(db: &Connection, pid: &str) -> Result<Option<Vec<String>>, String> {
+    let paused_at = now_ms()?;
+    signal("-STOP", pid)?;
+    std::thread::sleep(PAUSE);
+    // Leases still running, taken before the pause (a lease taken since is
+    // the survivor's), on events nobody processed.
+    let mut statement = db
+        .prepare(
+            "SELECT o.event_id FROM outbox o WHERE o.lease_until > ?1 AND o.lease_until <= ?2 AND NOT EXISTS \
+             (SELECT 1 FROM processed_events p WHERE p.consumer = o.consumer AND p.event_id = o.event_id)",
+        )
+        .map_err(|e| e.to_string())?;
+    let held: Vec<String> = statement
+        .query_map([now_ms()?, paused_at + LEASE_MS], |row| row.get(0))
+        .map_err(|e| e.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if held.is_empty() {
+        signal("-CONT", pid)?;
+        return Ok(None);
+    }
+    signal("-KILL", pid)?;
+    Ok(Some(held))
+}
+
+fn now_ms() -> Result<i64, String> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?;
+    i64::try_from(since.as_millis()).map_err(|e| e.to_string())
+}
+
+fn signal(signal: &str, pid: &str) -> Result<(), String> {
+    let status = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status()
+        .map_err(|e| format!("running kill: {e}"))?;
+    expect(status.success(), format!("kill {signal} {pid} failed: {status}"))
 }
 
 /// Reads the database both replicas wrote and checks that each order left

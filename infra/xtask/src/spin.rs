@@ -138,7 +138,8 @@ fn schema_behind_then_migrated(gasline: &Path, host_bin: &Path) -> Result<()> {
 /// The dispatch configuration of the replica check: orders wait for their
 /// rider as long as the check runs (no timeout reassigns them), demo riders
 /// never go stale, no night window, and a lease — the time a claimed event
-/// stays with the replica that claimed it — of one second.
+/// stays with the replica that claimed it — of one second (the scenario's
+/// `LEASE_MS` counts on it).
 const REPLICAS_DISPATCH: &str = r#"{"accept_timeout_ms":3600000,"rider_location_max_age_ms":31536000000,"outbox_redeliver_ms":1000,"night_start_minute":0,"night_end_minute":0}"#;
 
 /// Two replicas of the production components on one database and one Redis,
@@ -201,9 +202,15 @@ fn two_replicas_one_killed(gasline: &Path, host_bin: &Path) -> Result<()> {
             ("GASLINE_E2E_DB", database_text),
         ],
     );
+    if result.is_err() {
+        // The scenario may have left the victim paused (SIGSTOP): dropping
+        // it kills its process group.
+        drop(victim);
+        survivor.stop()?;
+        return result;
+    }
     let ended = victim.reap()?;
     survivor.stop()?;
-    result?;
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt as _;
