@@ -937,6 +937,16 @@ fn saga(
         timelines.push(Timeline::of(&order));
     }
     inst.stop()?;
+    let once = match options.runtime {
+        Runtime::Spin => Some(events_once(
+            &std::env::current_dir()?
+                .join(options.runtime.out_dir())
+                .join(name)
+                .join("gasline.db"),
+            processes,
+        )?),
+        Runtime::Workers => None,
+    };
 
     let signed = timelines.iter().filter(|t| t.signed.is_some()).count();
     let settings = match (options.runtime, queue_overrides) {
@@ -1021,6 +1031,9 @@ fn saga(
         );
     }
     report.push('\n');
+    if let Some(once) = once {
+        let _ = writeln!(report, "{once}\n");
+    }
     if signed != orders {
         // Riders and stock suffice for every order, so this is the system's
         // doing: report it, and keep measuring.
@@ -1031,6 +1044,34 @@ fn saga(
         eprintln!("warning: only {signed} of {orders} orders reached waybill_signed");
     }
     Ok(())
+}
+
+/// From the database of a Spin run: how many events with a consumer were
+/// sent, how many of them were processed (each at most once: the
+/// processed-event record is keyed by consumer and event), and how many
+/// times they were published (each publish rings every process).
+fn events_once(database: &Path, processes: usize) -> Result<String> {
+    let db = rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {}", database.display()))?;
+    let (due, processed, publishes): (i64, i64, i64) = db.query_row(
+        "SELECT COUNT(*), \
+                SUM(EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = o.consumer AND p.event_id = o.event_id)), \
+                COALESCE(SUM(o.deliveries), 0) \
+         FROM outbox o WHERE o.consumer IS NOT NULL AND o.sent_at IS NOT NULL",
+        [],
+        |row| Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0), row.get(2)?)),
+    )?;
+    if processed != due {
+        eprintln!("warning: {due} events were sent and only {processed} processed");
+    }
+    Ok(format!(
+        "Across {processes} process(es): of {due} events with a consumer that were sent, **{processed} were \
+         processed** (at most once each: the processed-event record is keyed by consumer and event); they were \
+         published {publishes} times \
+         ({} re-sends by the sweeper), so the processes heard {} doorbells between them.",
+        publishes - due,
+        publishes * i64::try_from(processes)?
+    ))
 }
 
 /// Adds one to `key`'s count.

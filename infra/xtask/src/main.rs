@@ -37,7 +37,13 @@ enum Command {
     /// Install what is missing, run the four Workers on the local Workers
     /// runtime with demo data (port $GASLINE_PORT, default 8787), and say
     /// where to look.
-    Up,
+    Up {
+        /// Run the four Spin components instead: real `spin up` when `spin`
+        /// is on PATH, the Spin test host otherwise (port $GASLINE_PORT,
+        /// default 3000), with a Redis started for the run.
+        #[arg(long)]
+        spin: bool,
+    },
     /// Everything CI checks, in CI's order; stops at the first failure.
     Test(test::Options),
     /// Install the Cloudflare Workers toolchain, build the hello-world
@@ -94,7 +100,8 @@ fn run(command: Command) -> Result<()> {
     let root = workspace_root();
     std::env::set_current_dir(&root).with_context(|| format!("cannot enter the workspace root {}", root.display()))?;
     match command {
-        Command::Up => workers::up(),
+        Command::Up { spin: false } => workers::up(),
+        Command::Up { spin: true } => spin::up(),
         Command::Test(options) => test::run(&options),
         Command::WorkersSmoke => up::workers_smoke(),
         Command::BuildWorker { name } => workers::build_one(&name),

@@ -245,6 +245,19 @@ pub fn host_command(
     dispatch: &str,
     redis: Option<&str>,
 ) -> Result<Command> {
+    host_command_on(host, manifest, dir, database, dispatch, redis, 0)
+}
+
+/// [`host_command`] on a given port (0: a free one).
+fn host_command_on(
+    host: &Path,
+    manifest: &Path,
+    dir: &Path,
+    database: &Path,
+    dispatch: &str,
+    redis: Option<&str>,
+    port: u16,
+) -> Result<Command> {
     let read = |file: &str| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"));
     let mut command = Command::new(host);
     command.arg("--manifest").arg(manifest);
@@ -255,7 +268,9 @@ pub fn host_command(
         None => command.arg("--start-redis"),
     };
     command
-        .args(["--port", "0", "--exit-on-stdin-close"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--exit-on-stdin-close")
         .arg("--state-dir")
         .arg(dir.join("state"))
         .arg("--sqlite")
@@ -331,4 +346,132 @@ pub fn e2e() -> Result<()> {
         result?;
     }
     Ok(())
+}
+
+/// `cargo xtask up --spin`: the four components on Spin with demo data,
+/// state under `.gasline/`, until Ctrl-C — on real `spin up` when a `spin`
+/// binary is on `PATH`, on the test host otherwise; Redis started here on a
+/// free loopback port either way, and the database written with the schema
+/// and the demo data by `gasline demo --sqlite` (no `sqlite3` step).
+pub fn up() -> Result<()> {
+    let port: u16 = match std::env::var("GASLINE_PORT") {
+        Ok(p) => p.parse().with_context(|| format!("GASLINE_PORT={p} is not a port"))?,
+        Err(_) => 3000,
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = PathBuf::from(".gasline");
+    let database = dir.join("spin").join("gasline.db");
+    let bin = up::target_dir().join("release");
+    let spin = crate::cmd::find_program("spin");
+    let mut tools = ensure::EVERYTHING.to_vec();
+    tools.extend_from_slice(ensure::SPIN_TOOLS);
+    crate::steps::run_all(
+        "xtask up --spin",
+        vec![
+            crate::steps::Step::new("tools", move || ensure::all(&tools)),
+            crate::steps::Step::new("build components", build_components),
+            crate::steps::Step::new("build gasline and the host", || {
+                Cmd::cargo()
+                    .args(["build", "--release", "--locked", "-p", "gasline-cli"])
+                    .run()?;
+                Cmd::cargo()
+                    .args(["build", "--locked", "-p", "gasline-spin-host"])
+                    .run()
+            }),
+            crate::steps::Step::new("demo data", || {
+                Cmd::new(bin.join("gasline"))
+                    .args(["demo", "--riders", "60", "--url", &url, "--dir"])
+                    .arg(&dir)
+                    .arg("--sqlite")
+                    .arg(&database)
+                    .no_stdin()
+                    .run()
+            }),
+        ],
+    )?;
+    let redis = RedisServer::start()?;
+    let dispatch = std::fs::read_to_string("infra/cloudflare/dev-dispatch-config.json")?;
+    let (harness, runtime) = match &spin {
+        Some(spin) => (
+            Harness::spawn(real_spin_command(spin, &dir, &database, &dispatch, &redis.url(), port)?)?,
+            "released Spin (`spin up`)",
+        ),
+        None => {
+            let host = up::target_dir().join("debug").join("gasline-spin-host");
+            let command = host_command_on(
+                &host,
+                Path::new("spin.toml"),
+                &dir,
+                &database,
+                &dispatch,
+                Some(&redis.url()),
+                port,
+            )?;
+            (Harness::spawn(command)?, "the Spin test host (no `spin` on PATH)")
+        }
+    };
+    let (status, _) = up::http_get(&harness.url, "/healthz")?;
+    ensure!(status == 200, "GET /healthz answered {status}");
+    crate::workers::print_welcome(
+        &bin.join("gasline"),
+        &format!(
+            "Gasline is running on {runtime}: {}\n(intake, matching, signing and status; SQLite in {}, Redis at {})",
+            harness.url,
+            database.display(),
+            redis.url()
+        ),
+    );
+    let waited = harness.wait();
+    drop(redis);
+    waited
+}
+
+/// `spin up` for [`up`], wrapped so that it prints the ready line xtask
+/// waits for (as the test host does) and stops when its standard input
+/// closes. The runtime config is written beside the database, with absolute
+/// paths, because Spin resolves the SQLite path against its working
+/// directory (docs/SPIN.md).
+fn real_spin_command(
+    spin: &Path,
+    dir: &Path,
+    database: &Path,
+    dispatch: &str,
+    redis: &str,
+    port: u16,
+) -> Result<Command> {
+    let root = std::env::current_dir()?;
+    let config = root.join(dir).join("spin").join("runtime-config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# Written by `cargo xtask up --spin`.\n[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis}\"\n\n\
+             [sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            root.join(database).display()
+        ),
+    )?;
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"));
+    let mut command = Command::new("sh");
+    // `spin up` prints its own banner; the wrapper adds the line xtask
+    // waits for once the port answers, and ends Spin when stdin closes.
+    command
+        .arg("-c")
+        .arg(
+            r#"spin="$1"; shift; "$spin" up "$@" </dev/null & pid=$!
+               until curl -fs "http://127.0.0.1:$GASLINE_PORT_/healthz" >/dev/null 2>&1; do
+                 kill -0 $pid 2>/dev/null || exit 1; sleep 0.2; done
+               echo "gasline: ready on http://127.0.0.1:$GASLINE_PORT_"
+               cat >/dev/null; kill $pid; wait $pid"#,
+        )
+        .arg("spin-up")
+        .arg(spin)
+        .args(["--from", "spin.toml", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--runtime-config-file")
+        .arg(&config)
+        .env("GASLINE_PORT_", port.to_string())
+        .env("SPIN_VARIABLE_REDIS_ADDRESS", redis)
+        .env("SPIN_VARIABLE_SIGNING_KEY", read("signing-key.pem")?.trim())
+        .env("SPIN_VARIABLE_VERIFY_KEYS", read("verify-keys.pem")?.trim())
+        .env("SPIN_VARIABLE_DISPATCH_CONFIG", dispatch.trim());
+    Ok(command)
 }

@@ -291,16 +291,23 @@ pub fn up() -> Result<()> {
     if status != 200 {
         bail!("GET /healthz answered {status}");
     }
-    print_welcome(&harness.url, &gasline);
+    print_welcome(
+        &gasline,
+        &format!(
+            "Gasline is running on the local Workers runtime: {}\n\
+             (intake, matching, signing and status on workerd; D1, KV and queues under .gasline/workers-state)",
+            harness.url
+        ),
+    );
     harness.wait()
 }
 
-fn print_welcome(url: &str, gasline: &Path) {
+/// Where to look and what to try, for `cargo xtask up` on either runtime.
+pub fn print_welcome(gasline: &Path, headline: &str) {
     let gasline = gasline.display();
     eprintln!(
         r#"
-Gasline is running on the local Workers runtime: {url}
-(intake, matching, signing and status on workerd; D1, KV and queues under .gasline/workers-state)
+{headline}
 Credentials and the URL, in shell form: .gasline/dev.env
 
 Try it (in another shell, from this folder):
