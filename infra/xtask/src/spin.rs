@@ -82,15 +82,21 @@ fn build_components_with_faults(dir: &Path) -> Result<Vec<(&'static str, PathBuf
     Ok(sources)
 }
 
+/// `target/e2e-spin/<name>`, absolute, emptied.
+fn fresh_dir(name: &str) -> Result<PathBuf> {
+    let dir = std::env::current_dir()?
+        .join(up::target_dir())
+        .join("e2e-spin")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(dir)
+}
+
 /// Components do not migrate: on a database without the schema they answer
 /// a retryable 503 (and log what to run), and once `gasline migrate` has run
 /// on the file they work, without a restart.
 fn schema_behind_then_migrated(gasline: &Path, host_bin: &Path) -> Result<()> {
-    let dir = std::env::current_dir()?
-        .join(up::target_dir())
-        .join("e2e-spin")
-        .join("unmigrated");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("unmigrated")?;
     let keys = dir.join("keys");
     Cmd::new(gasline)
         .args(["demo", "--riders", "1", "--url", "http://127.0.0.1", "--dir"])
@@ -147,11 +153,7 @@ const REPLICAS_DISPATCH: &str = r#"{"accept_timeout_ms":3600000,"rider_location_
 /// kills one with SIGKILL mid-burst and checks that the other finishes
 /// every order exactly once. Checked here: the victim did die of SIGKILL.
 fn two_replicas_one_killed(gasline: &Path, host_bin: &Path) -> Result<()> {
-    let dir = std::env::current_dir()?
-        .join(up::target_dir())
-        .join("e2e-spin")
-        .join("replicas");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("replicas")?;
     let database = dir.join("gasline.db");
     Cmd::new(gasline)
         .args([
@@ -297,11 +299,7 @@ pub fn e2e() -> Result<()> {
     two_replicas_one_killed(&bin.join("gasline"), &host_bin)?;
     for (name, faults) in [("healthy", false), ("faulty", true)] {
         let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
-        let dir = std::env::current_dir()?
-            .join(up::target_dir())
-            .join("e2e-spin")
-            .join(name);
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir(name)?;
         let database = dir.join("gasline.db");
         Cmd::new(bin.join("gasline"))
             .args(["demo", "--riders", DEMO_RIDERS, "--url", "http://127.0.0.1", "--dir"])
@@ -354,10 +352,7 @@ pub fn e2e() -> Result<()> {
 /// free loopback port either way, and the database written with the schema
 /// and the demo data by `gasline demo --sqlite` (no `sqlite3` step).
 pub fn up() -> Result<()> {
-    let port: u16 = match std::env::var("GASLINE_PORT") {
-        Ok(p) => p.parse().with_context(|| format!("GASLINE_PORT={p} is not a port"))?,
-        Err(_) => 3000,
-    };
+    let port = up::port_from_env(3000)?;
     let url = format!("http://127.0.0.1:{port}");
     let dir = PathBuf::from(".gasline");
     let database = dir.join("spin").join("gasline.db");

@@ -24,6 +24,14 @@ pub fn target_dir() -> PathBuf {
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
 
+/// The port `cargo xtask up` serves on: `$GASLINE_PORT`, else `default`.
+pub fn port_from_env(default: u16) -> Result<u16> {
+    match std::env::var("GASLINE_PORT") {
+        Ok(p) => p.parse().with_context(|| format!("GASLINE_PORT={p} is not a port")),
+        Err(_) => Ok(default),
+    }
+}
+
 // --- Cloudflare Workers: building workers and running the local harness ----
 
 /// The hello-world worker: the toolchain proof and the benchmarks' baseline.

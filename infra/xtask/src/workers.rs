@@ -258,10 +258,7 @@ pub fn run_scenarios(name: &str, url: &str, dir: &str, extra: &[(&str, &str)]) -
 /// `cargo xtask up`: the four Workers on the local Workers runtime with demo
 /// data, state kept under `.gasline/`, until Ctrl-C.
 pub fn up() -> Result<()> {
-    let port: u16 = match std::env::var("GASLINE_PORT") {
-        Ok(p) => p.parse().with_context(|| format!("GASLINE_PORT={p} is not a port"))?,
-        Err(_) => 8787,
-    };
+    let port = up::port_from_env(8787)?;
     let url = format!("http://127.0.0.1:{port}");
     let dir = PathBuf::from(".gasline");
     let gasline = up::target_dir().join("release").join("gasline");
