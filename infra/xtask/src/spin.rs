@@ -421,7 +421,7 @@ pub fn up() -> Result<()> {
     waited
 }
 
-/// `spin up` for [`up`], wrapped so that it prints the ready line xtask
+/// `spin up` for [`up()`], wrapped so that it prints the ready line xtask
 /// waits for (as the test host does) and stops when its standard input
 /// closes. The runtime config is written beside the database, with absolute
 /// paths, because Spin resolves the SQLite path against its working

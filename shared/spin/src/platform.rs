@@ -209,7 +209,7 @@ impl SpinPorts {
     /// Nothing here checks or migrates the schema: that is a deployment
     /// step (`gasline migrate`, `POST /v1/ops/migrate`; docs/SPIN.md), and
     /// a schema that is behind shows as a clear error where a statement
-    /// meets it ([`classify`]).
+    /// meets it (`classify`).
     pub async fn open() -> Result<Self, String> {
         let sql = SpinSql(Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?);
         let kv = key_value::Store::open_default()

@@ -11,7 +11,7 @@
 //!
 //! What can stop it: a tick that nobody heard (pub/sub delivers at most
 //! once, e.g. while every instance restarts) leaves the key unset. The
-//! status component therefore calls [`keep_armed`] on about one request in
+//! status component therefore calls `keep_armed` on about one request in
 //! sixteen: one `SET … NX`, which changes nothing while the tick runs and
 //! restarts it when it has stopped. Restarting also checks that Redis
 //! publishes keyspace expiry events at all (`notify-keyspace-events` must
