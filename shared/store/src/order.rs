@@ -189,6 +189,7 @@ pub fn statements(decision: &Decision, processed: Option<Processed<'_>>) -> (Vec
     if let Some(p) = processed {
         let outcome = decision.outcome().to_string();
         stmts.push(processed_statement(p.consumer, p.event_id, id.as_str(), &outcome, now));
+        stmts.push(outbox::handled(p.consumer, p.event_id, now));
     }
     (stmts, rows)
 }

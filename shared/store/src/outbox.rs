@@ -160,15 +160,32 @@ pub async fn due(
         .collect()
 }
 
+/// Marks `event_id` handled by `consumer` on its outbox row (in the batch
+/// that records it in `processed_events`), which takes it out of the
+/// `outbox_waiting` index the doorbell claims from.
+pub fn handled(consumer: Consumer, event_id: &str, now: Millis) -> Statement {
+    sql!(
+        "UPDATE outbox SET handled_at = ?3 WHERE event_id = ?1 AND consumer = ?2",
+        event_id,
+        consumer.as_str(),
+        now,
+    )
+}
+
 /// Events a consumer woken by one message takes on at most, the message's
 /// own included: as many as a queue batch holds on Workers
 /// (`max_batch_size`).
 pub const DOORBELL_BATCH: u32 = 10;
 
-/// How far back a consumer woken by one message looks for waiting events:
-/// the sweeper's redelivery grace (by default), after which older ones are
-/// the sweeper's.
-pub const DOORBELL_WINDOW_MS: Millis = 5_000;
+/// How far back a consumer woken by one message looks for waiting events;
+/// older ones are left to their own messages and the sweeper. A minute:
+/// long enough that a backlog behind a busy instance is still batched
+/// (with a 5 s window, a backlog over 5 s lost its batching and fell
+/// further behind: `docs/BENCHMARKS.md`, 2026-12-07), short enough that an
+/// event that keeps failing is not retried by every doorbell for long.
+/// The claim reads the `outbox_waiting` index, so the window costs nothing
+/// per event already handled.
+pub const DOORBELL_WINDOW_MS: Millis = 60_000;
 
 /// Claims the batch for a consumer woken by one message, where the
 /// platform hands over one message at a time and rings every instance for
@@ -183,8 +200,9 @@ pub const DOORBELL_WINDOW_MS: Millis = 5_000;
 /// events until the lease runs out and the sweeper re-sends them; an
 /// instance that is only slow and loses its lease to another is safe too,
 /// since the processed-event record and the order's version let one commit
-/// win. The window keeps the claim to the recent end of the outbox index
-/// however long the outbox grows.
+/// win. The claim reads only events not yet handled (`handled_at`, set in
+/// the consumer's commit; the `outbox_waiting` partial index), so its cost
+/// does not grow with the outbox nor with the traffic of the window.
 ///
 /// The bodies come from the outbox, not from the message: a message whose
 /// event the outbox does not have (forged, or already pruned) claims
@@ -200,10 +218,15 @@ pub async fn claim(
     // The eligibility test appears twice: inside the window's subquery, so
     // its LIMIT counts only claimable events, and on the row updated, which
     // covers the message's own event.
+    // On the updated row the consumer term is written `+consumer`, which
+    // SQLite cannot serve from an index: the row is then found by its
+    // primary key, not by a walk over every waiting event of the consumer
+    // (acceptance deadlines included).
     let claimable = |o: &str| {
+        let plus = if o == "outbox" { "+" } else { "" };
         format!(
-            "{o}.dead_at IS NULL AND {o}.consumer = ?1 AND ({o}.lease_until IS NULL OR {o}.lease_until <= ?2) \
-             AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = {o}.consumer AND p.event_id = {o}.event_id)"
+            "{plus}{o}.consumer = ?1 AND {o}.handled_at IS NULL AND {o}.dead_at IS NULL \
+             AND ({o}.lease_until IS NULL OR {o}.lease_until <= ?2)"
         )
     };
     let statement = Statement::new(
