@@ -156,7 +156,7 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
     // hot one).
 
     let now = ports.now();
-    let id = OrderId::parse(ports.new_id()).map_err(|_| Problem::unavailable())?;
+    let id = OrderId::parse(config.order_id(&ports.new_id())).map_err(|_| Problem::unavailable())?;
     let traceparent = request
         .headers()
         .get("traceparent")

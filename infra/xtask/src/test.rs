@@ -19,6 +19,7 @@ const FUNCTION_CRATES: &[&str] = &[
     "gasline-matching",
     "gasline-signing",
     "gasline-status",
+    "gasline-router",
 ];
 
 /// The name of the first step, which installs what the checks need.

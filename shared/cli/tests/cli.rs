@@ -325,3 +325,28 @@ fn the_bootstrap_script_gives_what_migrate_gives() {
         Some(2)
     );
 }
+
+/// `simulate --cells 3`: three whole systems, the router sending each order
+/// to the cell of its city; every order is signed and delivered in its own
+/// cell, its id names that cell, and every cell has its share.
+#[test]
+fn simulate_routes_orders_to_the_cell_of_their_city() {
+    let out = gasline_ok([
+        "simulate", "--cells", "3", "--orders", "30", "--rate", "200", "--riders", "30", "--json",
+    ]);
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["misrouted"], 0, "{report:#}");
+    assert_eq!(report["orders_by_state"]["delivered"], 30, "{report:#}");
+    let cells: Vec<(String, u64, u64)> = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (c["cell"].as_str().unwrap().to_owned(), n("placed"), n("signed"))
+        })
+        .collect();
+    let expected: Vec<(String, u64, u64)> = ["sh", "hz", "nj"].iter().map(|c| ((*c).to_owned(), 10, 10)).collect();
+    assert_eq!(cells, expected);
+    assert!(report["write_batches"].as_u64().unwrap() >= 30 * 4, "{report:#}");
+}

@@ -60,6 +60,11 @@ pub struct Config {
     pub gis_breaker_failures: u32,
     /// …which then stays open (static heat map only) this long (ms).
     pub gis_breaker_open_ms: i64,
+    /// The cell this deployment is, in a deployment split into cells
+    /// ([`crate::cell`], `docs/SCALING.md`): its name goes on every order id
+    /// it makes (`sh_01JF…`), which is how the router finds the order again.
+    /// `None` (the default) for a deployment without cells.
+    pub cell: Option<crate::cell::CellName>,
 }
 
 impl Default for Config {
@@ -87,6 +92,7 @@ impl Default for Config {
             traffic_cache_ttl_s: 300,
             gis_breaker_failures: 3,
             gis_breaker_open_ms: 30_000,
+            cell: None,
         }
     }
 }
@@ -98,6 +104,14 @@ impl Config {
             failures_to_open: self.gis_breaker_failures,
             open_ms: self.gis_breaker_open_ms,
         }
+    }
+
+    /// The id of a new order made from `local`, a fresh id: qualified with
+    /// this deployment's cell when it has one.
+    pub fn order_id(&self, local: &str) -> String {
+        self.cell
+            .as_ref()
+            .map_or_else(|| local.to_owned(), |cell| cell.qualify(local))
     }
 
     /// Is `minute_of_day` (local) inside the night window? The window may wrap
@@ -139,5 +153,14 @@ mod tests {
             ..c
         };
         assert!(!off.is_night(0));
+    }
+
+    #[test]
+    fn a_cell_names_itself_on_the_order_ids_it_makes() {
+        let plain = Config::default();
+        assert_eq!(plain.order_id("01JF"), "01JF");
+        let cell: Config = serde_json::from_str(r#"{"cell":"hz"}"#).unwrap();
+        assert_eq!(cell.order_id("01JF"), "hz_01JF");
+        assert!(serde_json::from_str::<Config>(r#"{"cell":"H Z"}"#).is_err());
     }
 }

@@ -42,12 +42,17 @@ impl GeoPoint {
 
     /// The geohash cell (length [`CELL_PRECISION`]) this point falls in.
     pub fn cell(self) -> String {
+        self.geohash(CELL_PRECISION)
+    }
+
+    /// The geohash of this point, `precision` characters long (1 to 12).
+    pub fn geohash(self, precision: usize) -> String {
         geohash::encode(
             geohash::Coord {
                 x: self.lon,
                 y: self.lat,
             },
-            CELL_PRECISION,
+            precision.clamp(1, 12),
         )
         .expect("a validated point always encodes")
     }

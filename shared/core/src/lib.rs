@@ -8,6 +8,8 @@
 //! Module map:
 //! - [`types`]: validated values (ids, phone, address, cylinder specs, quantities).
 //! - [`geo`]: coordinates, distances and geohash cells for the spatial index.
+//! - [`cell`]: which cell (one region's database, queues, stations and
+//!   riders) an order, rider or station belongs to.
 //! - [`breaker`]: the circuit-breaker policy for outside systems.
 //! - [`config`]: the tunables (radii, night window, timeouts, retry limits).
 //! - [`state`]: the order state machine as a transition table.
@@ -23,6 +25,7 @@
 //! - [`error`]: the retryable/terminal split every handler relies on.
 
 pub mod breaker;
+pub mod cell;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -3,6 +3,7 @@
 //! 5 km of People's Square, 31.2304 N 121.4737 E).
 
 use futures::executor::block_on;
+use gasline_core::cell::CellName;
 use gasline_core::geo::GeoPoint;
 use gasline_core::signature::WaybillSigner;
 use gasline_core::types::CylinderSpec;
@@ -212,12 +213,94 @@ pub struct Credentials {
 /// 6 km disc around the centre (positions as of `now`), an app and an ops
 /// token; and the credentials.
 pub fn world(riders: usize, seed: u64, now: i64) -> (Vec<Statement>, Credentials) {
+    world_in(None, CENTRE, riders, seed, now)
+}
+
+/// Where the demo cells are (`gasline simulate --cells N`): a city centre
+/// each, far enough apart that no two demo areas share a geohash prefix.
+pub const CELL_CITIES: [(&str, GeoPoint); 8] = [
+    ("sh", CENTRE),
+    (
+        "hz",
+        GeoPoint {
+            lat: 30.2431,
+            lon: 120.1500,
+        },
+    ),
+    (
+        "nj",
+        GeoPoint {
+            lat: 32.0603,
+            lon: 118.7969,
+        },
+    ),
+    (
+        "sz",
+        GeoPoint {
+            lat: 31.2990,
+            lon: 120.5853,
+        },
+    ),
+    (
+        "nb",
+        GeoPoint {
+            lat: 29.8683,
+            lon: 121.5440,
+        },
+    ),
+    (
+        "hf",
+        GeoPoint {
+            lat: 31.8206,
+            lon: 117.2272,
+        },
+    ),
+    (
+        "wx",
+        GeoPoint {
+            lat: 31.4912,
+            lon: 120.3119,
+        },
+    ),
+    (
+        "cz",
+        GeoPoint {
+            lat: 31.8107,
+            lon: 119.9741,
+        },
+    ),
+];
+
+/// How far the demo area reaches from its centre (m): the riders' disc and
+/// the orders' disc with room to spare. A cell's geohash prefixes cover it.
+pub const AREA_RADIUS_M: f64 = 9_000.0;
+
+/// [`world`] moved to `centre` (the stations and riders keep their places
+/// relative to it) and, for a cell, with the cell's name on every station
+/// and rider id (`hz_st-huangpu-01`). The app and ops tokens are the same
+/// in every cell, as provisioning copies them to each.
+pub fn world_in(
+    cell: Option<&CellName>,
+    centre: GeoPoint,
+    riders: usize,
+    seed: u64,
+    now: i64,
+) -> (Vec<Statement>, Credentials) {
+    let (dlat, dlon) = (centre.lat - CENTRE.lat, centre.lon - CENTRE.lon);
+    let id_in = |local: &str| cell.map_or_else(|| local.to_owned(), |c| c.qualify(local));
     let mut stmts = Vec::new();
     let mut stations = Vec::new();
     for s in &STATIONS {
-        let (more, token) = station_statements(s, seed);
+        let id = id_in(s.id);
+        let moved = StationSpec {
+            id: &id,
+            lat: s.lat + dlat,
+            lon: s.lon + dlon,
+            ..s.clone()
+        };
+        let (more, token) = station_statements(&moved, seed);
         stmts.extend(more);
-        stations.push((s.id.to_owned(), token));
+        stations.push((id, token));
     }
     let mut rider_creds = Vec::new();
     for i in 0..riders {
@@ -228,8 +311,8 @@ pub fn world(riders: usize, seed: u64, now: i64) -> (Vec<Statement>, Credentials
             i as f64 * 2.399_963,
         );
         let at =
-            GeoPoint::new(CENTRE.lat + r * theta.sin(), CENTRE.lon + r * theta.cos() / 0.855).expect("near the centre");
-        let id = format!("rd-{:04}", i + 1);
+            GeoPoint::new(centre.lat + r * theta.sin(), centre.lon + r * theta.cos() / 0.855).expect("near the centre");
+        let id = id_in(&format!("rd-{:04}", i + 1));
         let (more, token) = rider_statements(&id, &format!("骑手{:04}", i + 1), at, seed, now);
         stmts.extend(more);
         rider_creds.push((id, token));
@@ -246,6 +329,21 @@ pub fn world(riders: usize, seed: u64, now: i64) -> (Vec<Statement>, Credentials
             stations,
         },
     )
+}
+
+/// The demo stock of station `id`, in any cell (`hz_st-huangpu-01` has the
+/// stock of `st-huangpu-01`).
+pub fn station_stock(id: &str) -> &'static [(CylinderSpec, u32)] {
+    STATIONS
+        .iter()
+        .find(|s| {
+            s.id == id
+                || id
+                    .strip_suffix(s.id)
+                    .is_some_and(|cell| cell.ends_with(gasline_core::cell::SEPARATOR))
+        })
+        .map(|s| s.stock)
+        .unwrap_or_default()
 }
 
 /// Loads the demo world into `system` and installs its signing key.

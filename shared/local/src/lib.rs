@@ -59,8 +59,13 @@ impl System {
 
     /// A fresh system on the real clock (wall-time latencies).
     pub fn realtime(seed: u64, faults: Faults) -> Self {
+        Self::realtime_on(SqliteStore::memory().expect("open in-memory SQLite"), seed, faults)
+    }
+
+    /// [`System::realtime`] on the database `sql` (a file, say), migrated
+    /// here.
+    pub fn realtime_on(sql: SqliteStore, seed: u64, faults: Faults) -> Self {
         let clock = Clock::system();
-        let sql = SqliteStore::memory().expect("open in-memory SQLite");
         if let Err(error) = sql.migrate() {
             panic!("{error}");
         }

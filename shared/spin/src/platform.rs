@@ -276,6 +276,13 @@ pub async fn accept(
         eprintln!("gasline: {cause}");
         gasline_http::Problem::unavailable().into_response()
     })?;
+    Ok((neutral(request).await?, ports))
+}
+
+/// Turns a Spin request into the neutral request (a body over the limit it
+/// declares refused before it is read); on failure, the response to send
+/// instead.
+pub async fn neutral(request: spin_sdk::http::Request) -> Result<gasline_http::Request, gasline_http::Response> {
     let declared = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -292,7 +299,7 @@ pub async fn accept(
     {
         *neutral.uri_mut() = uri;
     }
-    Ok((neutral, ports))
+    Ok(neutral)
 }
 
 /// Handles one Redis message with `handle`, which takes a batch.

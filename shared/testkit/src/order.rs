@@ -71,6 +71,13 @@ impl OrderBody {
 
     /// Delivered to `(lat, lon)`.
     #[must_use]
+    /// The same order moved by `dlat`, `dlon` degrees (to another city).
+    pub fn shifted(mut self, dlat: f64, dlon: f64) -> Self {
+        self.lat += dlat;
+        self.lon += dlon;
+        self
+    }
+
     pub fn at(mut self, lat: f64, lon: f64) -> Self {
         self.lat = lat;
         self.lon = lon;

@@ -368,11 +368,15 @@ where
 
 /// Turns a Workers request into the neutral request and builds the ports;
 /// on failure, the response to send instead.
-async fn accept(
-    mut request: Request,
-    env: Env,
-) -> Result<(gasline_http::Request, WorkerPorts), worker::Result<Response>> {
+async fn accept(request: Request, env: Env) -> Result<(gasline_http::Request, WorkerPorts), worker::Result<Response>> {
     let ports = WorkerPorts::replying(env).map_err(|e| unavailable(&format!("bindings: {e}")))?;
+    Ok((neutral(request).await?, ports))
+}
+
+/// Turns a Workers request into the neutral request (a body over the limit
+/// it declares refused before it is read); on failure, the response to send
+/// instead.
+pub async fn neutral(mut request: Request) -> Result<gasline_http::Request, worker::Result<Response>> {
     let declared = request.headers().get("content-length").ok().flatten();
     if let Some(problem) = gasline_http::refuse_declared_length(declared.as_deref()) {
         return Err(reply(problem.into_response()));
@@ -389,8 +393,7 @@ async fn accept(
         builder = builder.header(name, value);
     }
     let body = request.bytes().await.unwrap_or_default();
-    let neutral = builder.body(body).map_err(|e| unavailable(&format!("request: {e}")))?;
-    Ok((neutral, ports))
+    builder.body(body).map_err(|e| unavailable(&format!("request: {e}")))
 }
 
 /// Turns the neutral response into a Workers response.
