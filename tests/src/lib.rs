@@ -2,6 +2,7 @@
 //! in process with demo data, driven through HTTP-shaped requests exactly as
 //! a client would drive the deployed functions.
 
+pub mod cells;
 pub mod remote;
 pub mod replicas;
 

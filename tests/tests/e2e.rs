@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use gasline_testkit::{Call, Client, Loopback};
 use gasline_tests::remote::{self, Context, DevEnv, Remote, Runtime, Scenario};
-use gasline_tests::replicas;
+use gasline_tests::{cells, replicas};
 
 /// How the cron trigger is fired: the runtime's own hook, the sweep route,
 /// or not at all because the runtime sweeps on its own clock.
@@ -118,4 +118,10 @@ fn faulty_runtime() {
 #[ignore = "needs two Spin replicas, one to kill: cargo xtask test --only e2e-spin"]
 fn replicas_runtime() {
     run(&replicas::scenarios());
+}
+
+#[test]
+#[ignore = "needs two Spin cells and the router: cargo xtask test --only e2e-spin"]
+fn cells_runtime() {
+    run(&cells::scenarios());
 }

@@ -33,13 +33,14 @@ pub fn dispatch_config(faults: bool) -> &'static str {
     }
 }
 
-/// Builds the four components as `spin build` does (release, wasm32-wasip2).
+/// Builds the four components as `spin build` does (release, wasm32-wasip2),
+/// and the router's (`infra/spin/router.toml`).
 pub fn build_components() -> Result<()> {
     let components = FUNCTIONS.iter().fold(
         Cmd::cargo().args(["build", "--release", "--locked", "--target", ensure::SPIN_TARGET]),
         |cmd, name| cmd.arg("-p").arg(format!("gasline-{name}")),
     );
-    components.run()
+    components.args(["-p", "gasline-router"]).run()
 }
 
 /// Builds the components that carry a fault with the `test-faults` feature
@@ -224,6 +225,101 @@ fn two_replicas_one_killed(gasline: &Path, host_bin: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The cells of [`two_cells`]: name and the geohash prefix each claims
+/// (Shanghai's and Hangzhou's, where `gasline demo --cell` puts them).
+const CELLS: [(&str, &str); 2] = [("sh", "wtw"), ("hz", "wtm")];
+
+/// Two cells, each a whole application on the test host (spin.toml, its own
+/// SQLite file, its own redis-server, `"cell"` in its dispatch
+/// configuration), and the router in front (`infra/spin/router.toml`); the
+/// scenario (`tests/src/cells.rs`) talks to the router only.
+fn two_cells(gasline: &Path, host_bin: &Path) -> Result<()> {
+    let root = fresh_dir("cells")?;
+    let healthy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dispatch_config(false))?)?;
+    let mut hosts = Vec::new();
+    let (mut routes, mut under_test) = (Vec::new(), Vec::new());
+    for (name, prefix) in CELLS {
+        let dir = root.join(name);
+        let database = dir.join("gasline.db");
+        std::fs::create_dir_all(&dir)?;
+        // One signing key for the company, the same in every cell, so any
+        // cell verifies any waybill (`gasline demo` keeps a key it finds).
+        if name != CELLS[0].0 {
+            std::fs::copy(
+                root.join(CELLS[0].0).join("signing-key.pem"),
+                dir.join("signing-key.pem"),
+            )?;
+        }
+        Cmd::new(gasline)
+            .args([
+                "demo",
+                "--cell",
+                name,
+                "--riders",
+                "10",
+                "--url",
+                "http://127.0.0.1",
+                "--dir",
+            ])
+            .arg(&dir)
+            .arg("--sqlite")
+            .arg(&database)
+            .no_stdin()
+            .run()?;
+        let mut dispatch = healthy.clone();
+        dispatch["cell"] = name.into();
+        let host = host_command(
+            host_bin,
+            Path::new("spin.toml"),
+            &dir,
+            &database,
+            &dispatch.to_string(),
+            None,
+        )?;
+        eprintln!(
+            "$ {} --manifest spin.toml --start-redis … (cell {name})",
+            host_bin.display()
+        );
+        let harness = Harness::spawn(host)?;
+        routes.push(serde_json::json!({"name": name, "geohash": [prefix], "url": harness.url}));
+        under_test.push(serde_json::json!({"name": name, "dir": dir, "db": database}));
+        hosts.push(harness);
+    }
+    let cells = serde_json::Value::from(routes).to_string();
+    let mut router = Command::new(host_bin);
+    router
+        .args([
+            "--manifest",
+            "infra/spin/router.toml",
+            "--port",
+            "0",
+            "--exit-on-stdin-close",
+            "--state-dir",
+        ])
+        .arg(root.join("router"))
+        .arg(format!("--var=cells={cells}"));
+    eprintln!(
+        "$ {} --manifest infra/spin/router.toml --var=cells='{cells}'",
+        host_bin.display()
+    );
+    let router = Harness::spawn(router)?;
+    let home = root.join(CELLS[0].0);
+    let result = run_scenarios(
+        "cells",
+        &router.url,
+        home.to_str().context("UTF-8 path")?,
+        &[
+            ("GASLINE_E2E_SELF_SWEEPING", "1"),
+            ("GASLINE_E2E_CELLS", &serde_json::Value::from(under_test).to_string()),
+        ],
+    );
+    router.stop()?;
+    for host in hosts {
+        host.stop()?;
+    }
+    result
+}
+
 /// Where `spin build` (and [`build_components`]) puts component `crate_name`.
 pub fn component_wasm(crate_name: &str) -> PathBuf {
     up::target_dir()
@@ -297,6 +393,7 @@ pub fn e2e() -> Result<()> {
     let host_bin = bin.join("gasline-spin-host");
     schema_behind_then_migrated(&bin.join("gasline"), &host_bin)?;
     two_replicas_one_killed(&bin.join("gasline"), &host_bin)?;
+    two_cells(&bin.join("gasline"), &host_bin)?;
     for (name, faults) in [("healthy", false), ("faulty", true)] {
         let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
         let dir = fresh_dir(name)?;

@@ -34,6 +34,12 @@ pub struct DemoArgs {
     /// the demo stock), e.g. for load runs with many orders.
     #[arg(long)]
     stock: Option<u32>,
+    /// Make the demo world of this cell (one of the demo cities: sh, hz, nj,
+    /// sz, nb, hf, wx, cz), around its city centre, with the cell's name on
+    /// every station and rider id (docs/SCALING.md). Without it, central
+    /// Shanghai with plain ids: a deployment without cells.
+    #[arg(long, value_name = "NAME")]
+    cell: Option<String>,
     /// Also write a ready SQLite database here: migrations applied and demo
     /// data loaded (for runtimes that read a database file, such as Spin's).
     #[arg(long, value_name = "FILE")]
@@ -66,7 +72,21 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .context("clock before 1970")?
             .as_millis(),
     )?;
-    let (mut statements, creds) = demo::world(args.riders, args.seed, now);
+    let (mut statements, creds) = match &args.cell {
+        None => demo::world(args.riders, args.seed, now),
+        Some(name) => {
+            let (cell, centre) = demo::CELL_CITIES
+                .iter()
+                .find(|(city, _)| city == name)
+                .map(|(city, centre)| (gasline_core::cell::CellName::parse(city), *centre))
+                .with_context(|| {
+                    let cities: Vec<&str> = demo::CELL_CITIES.iter().map(|(c, _)| *c).collect();
+                    format!("--cell {name}: the demo cells are {}", cities.join(", "))
+                })?;
+            let cell = cell.map_err(anyhow::Error::msg)?;
+            demo::world_in(Some(&cell), centre, args.riders, args.seed, now)
+        }
+    };
     if let Some(stock) = args.stock {
         statements.push(sql!("UPDATE station_stock SET on_hand = ?1", stock));
     }

@@ -58,7 +58,7 @@ pub struct SimulateArgs {
     /// its location (docs/SCALING.md). The orders go to the cities in turn.
     #[arg(long, default_value_t = 1)]
     cells: usize,
-    /// Keep each cell's database in DIR/<cell>.db (SQLite in WAL mode, as
+    /// Keep each cell's database in DIR/CELL.db (SQLite in WAL mode, as
     /// Spin's SQLite is) instead of in memory; an old file is replaced.
     #[arg(long, value_name = "DIR")]
     db_dir: Option<std::path::PathBuf>,
