@@ -145,7 +145,8 @@ fn names(map: &CellMap) -> String {
 }
 
 /// Headers that belong to one connection, not to the request: not
-/// forwarded (RFC 9110, section 7.6.1), nor `Host`, which names the router.
+/// forwarded (RFC 9110, section 7.6.1), nor `Host`, which names the router,
+/// nor `Accept-Encoding` (see [`handle`]).
 fn hop_by_hop(name: &HeaderName) -> bool {
     [
         header::CONNECTION,
@@ -156,6 +157,7 @@ fn hop_by_hop(name: &HeaderName) -> bool {
         header::UPGRADE,
         header::PROXY_AUTHORIZATION,
         header::CONTENT_LENGTH,
+        header::ACCEPT_ENCODING,
     ]
     .contains(name)
         || name.as_str() == "keep-alive"
@@ -178,6 +180,11 @@ pub async fn handle(request: Request, cells: &Cells, http: &impl HttpClient) -> 
             forward = forward.header(name, value);
         }
     }
+    // The hop to the cell is not compressed: a runtime's fetch may add
+    // `Accept-Encoding` by itself and decode the answer without taking
+    // `Content-Encoding` off it, and the client's own preference is for
+    // the router's answer, not the cell's.
+    forward = forward.header(header::ACCEPT_ENCODING, "identity");
     let Ok(forward) = forward.body(body) else {
         return Problem::bad_request("the request cannot be forwarded").into_response();
     };
@@ -219,6 +226,7 @@ mod tests {
             .header(header::HOST, "router.example")
             .header(header::AUTHORIZATION, "Bearer t.s")
             .header(header::CONNECTION, "keep-alive")
+            .header(header::ACCEPT_ENCODING, "gzip, br")
             .body(body.as_bytes().to_vec())
             .unwrap()
     }
@@ -342,6 +350,7 @@ mod tests {
         assert_eq!(forwarded.headers()["idempotency-key"], "k1");
         assert!(!forwarded.headers().contains_key(header::HOST));
         assert!(!forwarded.headers().contains_key(header::CONNECTION));
+        assert_eq!(forwarded.headers()[header::ACCEPT_ENCODING], "identity");
     }
 
     #[test]

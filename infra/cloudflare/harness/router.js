@@ -15,11 +15,14 @@
 //   HARNESS_WORKERS  JSON [{name, service, crons[], consumers[], producers{}, routes[]}]
 //   HARNESS_QUEUES   JSON {queueName: producerBindingName}
 //   HARNESS_FALLBACK service binding name of the fallback worker, or ""
-//   HARNESS_DB       the shared D1 database (when configured)
+//   HARNESS_DB       the shared D1 database (when configured, without cells)
+//   HARNESS_CELL_ROUTES, HARNESS_CELL_FALLBACK  the same per cell (cells only)
+//   HARNESS_DB_<cell> each cell's D1 database (cells only)
 //   W_<n>            one service binding per worker
 //   Q_<n>            one queue producer per queue
 
 const CONTROL = "/__harness/";
+const CELLS = "/__cells/";
 
 export default {
   async fetch(request, env) {
@@ -31,6 +34,7 @@ export default {
         return problem(500, "Harness control failed", String(error?.stack ?? error));
       }
     }
+    if (url.pathname.startsWith(CELLS)) return cell(request, url, env);
     const service = route(env.HARNESS_ROUTES, request.method, url.pathname) ?? (env.HARNESS_FALLBACK || null);
     if (service === null) {
       return problem(404, "Not Found", `no worker serves ${request.method} ${url.pathname}`);
@@ -38,6 +42,24 @@ export default {
     return env[service].fetch(request);
   },
 };
+
+/**
+ * `/__cells/<cell>/<path>`: `<path>` served by the workers of that cell, as
+ * the harness's own address serves a deployment without cells. This is a
+ * cell's base URL (`http://127.0.0.1:PORT/__cells/<cell>`) for the router
+ * in front of the cells.
+ */
+async function cell(request, url, env) {
+  const [name, ...rest] = url.pathname.slice(CELLS.length).split("/");
+  const routes = env.HARNESS_CELL_ROUTES?.[name];
+  if (!routes) return problem(404, "No such cell", `cell ${name}; known: ${Object.keys(env.HARNESS_CELL_ROUTES ?? {}).join(", ")}`);
+  const path = `/${rest.join("/")}`;
+  const service = route(routes, request.method, path) ?? (env.HARNESS_CELL_FALLBACK[name] || null);
+  if (service === null) return problem(404, "Not Found", `no worker of cell ${name} serves ${request.method} ${path}`);
+  const inner = new URL(url);
+  inner.pathname = path;
+  return env[service].fetch(new Request(inner, request));
+}
 
 /** First matching route, in configuration order; null when none matches. */
 function route(routes, method, pathname) {
@@ -95,10 +117,13 @@ async function control(request, url, env) {
     return Response.json({ queue, sent: 1 }, { status: 202 });
   }
   if (what === "d1") {
-    if (!env.HARNESS_DB) return problem(404, "No D1 database", "the harness config has no d1 section");
+    // With cells, ?cell=<name> picks the cell's database.
+    const cellName = url.searchParams.get("cell");
+    const db = cellName === null ? env.HARNESS_DB : env[`HARNESS_DB_${cellName}`];
+    if (!db) return problem(404, "No D1 database", "no d1 section in the harness config, or no such cell (?cell=)");
     const body = await request.json();
-    const statements = (body.batch ?? [body]).map(({ sql, params = [] }) => env.HARNESS_DB.prepare(sql).bind(...params));
-    const results = await env.HARNESS_DB.batch(statements);
+    const statements = (body.batch ?? [body]).map(({ sql, params = [] }) => db.prepare(sql).bind(...params));
+    const results = await db.batch(statements);
     return Response.json(body.batch ? results : results[0]);
   }
   return problem(404, "Unknown harness path", `${request.method} ${url.pathname}`);

@@ -16,6 +16,7 @@
 // routing rules are described in docs/DEVELOPING.md ("Workers toolchain").
 
 import { readFile, readdir, stat } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -103,6 +104,18 @@ function parseArgs(argv) {
   return args;
 }
 
+/** A port nobody listens on now (the OS picks it; closed again at once). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 function parsePort(text) {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`not a port: ${text}`);
@@ -121,7 +134,14 @@ async function loadConfig(file) {
 }
 
 /** A config value: a string, or {file: PATH} (relative to the config), or {env: NAME}. */
+/** The harness's own base URL, once the port is known: `{{harness}}` in a value. */
+let harnessBase = null;
+
 async function resolveValue(value, dir, what) {
+  if (typeof value === "string" && value.includes("{{harness}}")) {
+    if (harnessBase === null) fail(`${what}: {{harness}} used before the port is known`);
+    return value.replaceAll("{{harness}}", harnessBase);
+  }
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     if (typeof value.file === "string") return (await readFile(path.resolve(dir, value.file), "utf8")).trim();
     if (typeof value.env === "string") {
@@ -260,10 +280,32 @@ async function buildOptions(config, dir, args) {
   const workers = [];
   const known = new Set(Object.keys(queues));
   let fallback = "";
-  for (const [index, w] of config.workers.entries()) {
-    if (typeof w.name !== "string" || !/^[a-z0-9][a-z0-9-]*$/.test(w.name)) {
+  // Cells (docs/SCALING.md): every worker of "workers" once per cell, named
+  // <worker>-<cell>, with the cell's own D1 database, KV namespace and
+  // queues (<cell>-<queue>) and the cell's vars; their routes are served
+  // under /__cells/<cell>/. The "front" workers (the router) are not
+  // repeated: theirs are the routes of the harness's own address.
+  const cells = config.cells ?? null;
+  const cellNames = new Set();
+  for (const cell of cells ?? []) {
+    if (typeof cell.name !== "string" || !/^[a-z0-9]{1,12}$/.test(cell.name)) fail(`cell ${cell.name}: "name" must be 1-12 of a-z0-9`);
+    if (cellNames.has(cell.name)) fail(`cell ${cell.name}: duplicate name`);
+    cellNames.add(cell.name);
+  }
+  const cellRoutes = Object.fromEntries((cells ?? []).map((c) => [c.name, []]));
+  const cellFallback = {};
+  const instances = cells
+    ? [
+        ...(config.front ?? []).map((w) => ({ w, cell: null, front: true })),
+        ...cells.flatMap((cell) => config.workers.map((w) => ({ w, cell, front: false }))),
+      ]
+    : config.workers.map((w) => ({ w, cell: null, front: false }));
+  for (const [index, { w: declared, cell, front }] of instances.entries()) {
+    if (typeof declared.name !== "string" || !/^[a-z0-9][a-z0-9-]*$/.test(declared.name)) {
       fail(`worker #${index}: "name" must be lowercase letters, digits and dashes`);
     }
+    const w = cell ? { ...declared, name: `${declared.name}-${cell.name}` } : declared;
+    const inCell = (queue) => (cell ? `${cell.name}-${queue}` : queue);
     if (names.has(w.name) || w.name === ROUTER_NAME) fail(`worker ${w.name}: duplicate name`);
     names.add(w.name);
     const service = `W_${index}`;
@@ -277,23 +319,29 @@ async function buildOptions(config, dir, args) {
       main = w.main ?? path.basename(fromWrangler.main);
     } else fail(`worker ${w.name}: "build" (folder with the built modules) or "wrangler" (with main) is required`);
     const modules = await workerModules(buildDir, main, w.name);
-    for (const r of w.routes ?? []) routes.push(compileRoute(r, w.name, service));
+    for (const r of w.routes ?? []) (cell ? cellRoutes[cell.name] : routes).push(compileRoute(r, w.name, service));
     if (w.fallback) {
-      if (fallback) fail(`worker ${w.name}: only one worker can be the fallback`);
-      fallback = service;
+      if (cell ? cellFallback[cell.name] : fallback) fail(`worker ${w.name}: only one worker can be the fallback`);
+      if (cell) cellFallback[cell.name] = service;
+      else fallback = service;
     }
 
     const consumers = {};
+    const inCellSettings = (settings) =>
+      settings.deadLetterQueue ? { ...settings, deadLetterQueue: inCell(settings.deadLetterQueue) } : settings;
     for (const [q, settings] of Object.entries(base.queueConsumers ?? {})) {
-      consumers[q] = { ...settings, ...queueOverrides, ...queues[q] };
+      consumers[inCell(q)] = inCellSettings({ ...settings, ...queueOverrides, ...queues[q] });
     }
-    for (const q of w.consumers ?? []) consumers[q] = { ...queueOverrides, ...queues[q] };
-    const producers = { ...(base.queueProducers ?? {}) };
+    for (const q of w.consumers ?? []) consumers[inCell(q)] = inCellSettings({ ...queueOverrides, ...queues[q] });
+    const producers = {};
+    for (const [binding, p] of Object.entries(base.queueProducers ?? {})) {
+      producers[binding] = { ...p, queueName: inCell(p.queueName) };
+    }
     for (const [binding, q] of Object.entries(w.producers ?? {})) {
       const queueName = typeof q === "string" ? q : q?.queue;
       if (typeof queueName !== "string") fail(`worker ${w.name}: producer ${binding} names no queue`);
       producers[binding] = {
-        queueName,
+        queueName: inCell(queueName),
         ...(typeof q === "object" && q.deliveryDelay ? { deliveryDelay: q.deliveryDelay } : {}),
       };
     }
@@ -315,6 +363,7 @@ async function buildOptions(config, dir, args) {
         ...(base.bindings ?? {}),
         ...sharedVars,
         ...sharedSecrets,
+        ...(cell ? await resolveBindings(cell.vars, dir, `cells.${cell.name}.vars`) : {}),
         ...(await resolveBindings(w.vars, dir, `${w.name}.vars`)),
         ...(await resolveBindings(w.secrets, dir, `${w.name}.secrets`)),
       },
@@ -325,12 +374,16 @@ async function buildOptions(config, dir, args) {
     };
     // The shared database and namespace replace whatever id a wrangler
     // configuration names (placeholders, locally).
-    if (d1) options.d1Databases = { ...(base.d1Databases ?? {}), [d1.binding]: d1.database };
-    if (kv) options.kvNamespaces = { ...(base.kvNamespaces ?? {}), [kv.binding]: kv.namespace };
+    // A front worker (the router) has no state of its own.
+    if (d1 && !front) options.d1Databases = { ...(base.d1Databases ?? {}), [d1.binding]: inCell(d1.database) };
+    else delete options.d1Databases;
+    if (kv && !front) options.kvNamespaces = { ...(base.kvNamespaces ?? {}), [kv.binding]: inCell(kv.namespace) };
+    else if (front) delete options.kvNamespaces;
     for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
     workers.push(options);
     summaries.push({
       name: w.name,
+      cell: cell?.name ?? null,
       service,
       routes: w.routes ?? [],
       fallback: Boolean(w.fallback),
@@ -367,10 +420,15 @@ async function buildOptions(config, dir, args) {
       HARNESS_WORKERS: summaries,
       HARNESS_QUEUES: Object.fromEntries(queueNames.map((q, i) => [q, `Q_${i}`])),
       HARNESS_FALLBACK: fallback,
+      HARNESS_CELL_ROUTES: cellRoutes,
+      HARNESS_CELL_FALLBACK: cellFallback,
     },
     serviceBindings: Object.fromEntries(summaries.map((s) => [s.service, s.name])),
     queueProducers: Object.fromEntries(queueNames.map((q, i) => [`Q_${i}`, { queueName: q }])),
-    ...(d1 ? { d1Databases: { HARNESS_DB: d1.database } } : {}),
+    ...(d1 && !cells ? { d1Databases: { HARNESS_DB: d1.database } } : {}),
+    ...(d1 && cells
+      ? { d1Databases: Object.fromEntries(cells.map((c) => [`HARNESS_DB_${c.name}`, `${d1.database}-${c.name}`])) }
+      : {}),
   };
 
   const persist = args.persist ?? (config.persist ? resolve(config.persist) : undefined);
@@ -385,10 +443,20 @@ async function buildOptions(config, dir, args) {
     ...(persist ? { resourcePersistencePath: path.resolve(persist) } : {}),
     workers: [router, ...workers],
   };
+  const sharedSeeds = [...(d1?.seed ?? []).map(resolve), ...args.seeds];
+  // The databases to migrate and seed: each cell's (through its first
+  // worker), or the one shared database.
+  const databases = cells
+    ? cells.map((c) => ({
+        label: `cell ${c.name}`,
+        worker: summaries.find((s) => s.cell === c.name).name,
+        seeds: [...sharedSeeds, ...(c.seed ?? []).map(resolve)],
+      }))
+    : [{ label: "", worker: summaries[0].name, seeds: sharedSeeds }];
   const sql = {
     d1,
     migrations: d1?.migrations ? resolve(d1.migrations) : path.join(REPO_ROOT, "infra", "migrations"),
-    seeds: [...(d1?.seed ?? []).map(resolve), ...args.seeds],
+    databases,
   };
   return { options, sql, summaries, persist };
 }
@@ -398,6 +466,10 @@ async function buildOptions(config, dir, args) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   args.port = parsePort(args.port ?? process.env.GASLINE_PORT ?? String(DEFAULT_PORT));
+  // A value may name the harness's own address (a router forwarding to the
+  // cells behind it): the port must be known before the workers are built.
+  if (args.port === 0) args.port = await freePort();
+  harnessBase = `http://${HOST}:${args.port}`;
   const { config, dir } = await loadConfig(args.config);
   const { options, sql, summaries, persist } = await buildOptions(config, dir, args);
 
@@ -441,15 +513,18 @@ async function main() {
   try {
     const url = await mf.ready;
     if (sql.d1) {
-      const db = await mf.getD1Database(sql.d1.binding, summaries[0].name);
       const migrationFiles = await stat(sql.migrations).then(
         () => sqlFiles(sql.migrations),
         () => fail(`migrations folder ${sql.migrations} is missing`),
       );
-      await applySqlFiles(db, MIGRATIONS_TABLE, migrationFiles, "migration");
-      if (sql.seeds.length > 0) {
-        const seeds = sql.seeds.map((file) => ({ name: path.basename(file), file }));
-        await applySqlFiles(db, SEEDS_TABLE, seeds, "seed");
+      for (const target of sql.databases) {
+        const db = await mf.getD1Database(sql.d1.binding, target.worker);
+        const label = target.label ? `${target.label}: ` : "";
+        await applySqlFiles(db, MIGRATIONS_TABLE, migrationFiles, `${label}migration`);
+        if (target.seeds.length > 0) {
+          const seeds = target.seeds.map((file) => ({ name: path.basename(file), file }));
+          await applySqlFiles(db, SEEDS_TABLE, seeds, `${label}seed`);
+        }
       }
     }
     for (const s of summaries) {

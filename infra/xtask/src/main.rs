@@ -53,7 +53,7 @@ enum Command {
     /// Build one function as a Worker (worker-build --release).
     BuildWorker {
         /// The function.
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(workers::FUNCTIONS))]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(workers::WORKERS))]
         name: String,
     },
     /// Measure the four Workers on the local Workers runtime (release

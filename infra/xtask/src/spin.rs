@@ -225,32 +225,25 @@ fn two_replicas_one_killed(gasline: &Path, host_bin: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The cells of [`two_cells`]: name and the geohash prefix each claims
-/// (Shanghai's and Hangzhou's, where `gasline demo --cell` puts them).
-const CELLS: [(&str, &str); 2] = [("sh", "wtw"), ("hz", "wtm")];
+/// The cells of the two-cell runs (here and `crate::workers`): name and
+/// the geohash prefix each claims (Shanghai's and Hangzhou's, where
+/// `gasline demo --cell` puts them). The first is the home cell.
+pub const CELLS: [(&str, &str); 2] = [("sh", "wtw"), ("hz", "wtm")];
 
-/// Two cells, each a whole application on the test host (spin.toml, its own
-/// SQLite file, its own redis-server, `"cell"` in its dispatch
-/// configuration), and the router in front (`infra/spin/router.toml`); the
-/// scenario (`tests/src/cells.rs`) talks to the router only.
-fn two_cells(gasline: &Path, host_bin: &Path) -> Result<()> {
-    let root = fresh_dir("cells")?;
-    let healthy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dispatch_config(false))?)?;
-    let mut hosts = Vec::new();
-    let (mut routes, mut under_test) = (Vec::new(), Vec::new());
-    for (name, prefix) in CELLS {
+/// `gasline demo --cell` for each of [`CELLS`] into `root/<cell>`, with one
+/// signing key for the company, the same in every cell, so any cell
+/// verifies any waybill (`gasline demo` keeps a key it finds); with
+/// `sqlite`, each cell's database as `root/<cell>/gasline.db`. Returns the
+/// folders, home first.
+pub fn demo_cells(gasline: &Path, root: &Path, sqlite: bool) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (name, _) in CELLS {
         let dir = root.join(name);
-        let database = dir.join("gasline.db");
         std::fs::create_dir_all(&dir)?;
-        // One signing key for the company, the same in every cell, so any
-        // cell verifies any waybill (`gasline demo` keeps a key it finds).
-        if name != CELLS[0].0 {
-            std::fs::copy(
-                root.join(CELLS[0].0).join("signing-key.pem"),
-                dir.join("signing-key.pem"),
-            )?;
+        if let Some(home) = dirs.first() {
+            std::fs::copy(home.join("signing-key.pem"), dir.join("signing-key.pem"))?;
         }
-        Cmd::new(gasline)
+        let mut demo = Cmd::new(gasline)
             .args([
                 "demo",
                 "--cell",
@@ -261,17 +254,34 @@ fn two_cells(gasline: &Path, host_bin: &Path) -> Result<()> {
                 "http://127.0.0.1",
                 "--dir",
             ])
-            .arg(&dir)
-            .arg("--sqlite")
-            .arg(&database)
-            .no_stdin()
-            .run()?;
+            .arg(&dir);
+        if sqlite {
+            demo = demo.arg("--sqlite").arg(dir.join("gasline.db"));
+        }
+        demo.no_stdin().run()?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+/// Two cells, each a whole application on the test host (spin.toml, its own
+/// SQLite file, its own redis-server, `"cell"` in its dispatch
+/// configuration), and the router in front (`infra/spin/router.toml`); the
+/// scenario (`tests/src/cells.rs`) talks to the router only.
+fn two_cells(gasline: &Path, host_bin: &Path) -> Result<()> {
+    let root = fresh_dir("cells")?;
+    let dirs = demo_cells(gasline, &root, true)?;
+    let healthy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dispatch_config(false))?)?;
+    let mut hosts = Vec::new();
+    let (mut routes, mut under_test) = (Vec::new(), Vec::new());
+    for ((name, prefix), dir) in CELLS.iter().zip(&dirs) {
+        let database = dir.join("gasline.db");
         let mut dispatch = healthy.clone();
-        dispatch["cell"] = name.into();
+        dispatch["cell"] = (*name).into();
         let host = host_command(
             host_bin,
             Path::new("spin.toml"),
-            &dir,
+            dir,
             &database,
             &dispatch.to_string(),
             None,
@@ -303,11 +313,10 @@ fn two_cells(gasline: &Path, host_bin: &Path) -> Result<()> {
         host_bin.display()
     );
     let router = Harness::spawn(router)?;
-    let home = root.join(CELLS[0].0);
     let result = run_scenarios(
         "cells",
         &router.url,
-        home.to_str().context("UTF-8 path")?,
+        dirs[0].to_str().context("UTF-8 path")?,
         &[
             ("GASLINE_E2E_SELF_SWEEPING", "1"),
             ("GASLINE_E2E_CELLS", &serde_json::Value::from(under_test).to_string()),

@@ -20,14 +20,18 @@ use crate::up::{self, Harness};
 /// The function crates, by their directory under `functions/`.
 pub const FUNCTIONS: [&str; 4] = ["intake", "matching", "signing", "status"];
 
+/// What `cargo xtask build-worker` builds: the four functions, and the
+/// router in front of a deployment split into cells (`docs/SCALING.md`).
+pub const WORKERS: [&str; 5] = ["intake", "matching", "signing", "status", "router"];
+
 /// Demo riders loaded for local runs.
 const DEMO_RIDERS: &str = "40";
 
 /// Builds one function as a Worker (`cargo xtask build-worker NAME`, also the
 /// `[build] command` of its wrangler file).
 pub fn build_one(name: &str) -> Result<()> {
-    if !FUNCTIONS.contains(&name) {
-        bail!("no function {name:?}; the functions are {}", FUNCTIONS.join(", "));
+    if !WORKERS.contains(&name) {
+        bail!("no function {name:?}; the functions are {}", WORKERS.join(", "));
     }
     let dir = Path::new("functions").join(name);
     let raw = up::build_worker(&dir)?;
@@ -223,7 +227,77 @@ pub fn e2e() -> Result<()> {
         harness.stop()?;
         result?;
     }
-    Ok(())
+    two_cells(&gasline)
+}
+
+/// Two cells in one local workerd and the router in front (the harness's
+/// `cells` and `front`, `docs/DEVELOPING.md`): each cell's four Workers
+/// with their own D1 database, KV namespace and queues, and `"cell"` in
+/// their dispatch configuration; the router Worker on the harness's own
+/// address, forwarding to `…/__cells/<cell>`. The scenario
+/// (`tests/src/cells.rs`) talks to the router only.
+fn two_cells(gasline: &Path) -> Result<()> {
+    build_one("router")?;
+    let router_dir = Path::new("functions").join("router");
+    let root = up::target_dir().join("e2e-workers").join("cells");
+    let _ = std::fs::remove_dir_all(&root);
+    let dirs = crate::spin::demo_cells(gasline, &root, false)?;
+    let cf = absolute(Path::new(ensure::CLOUDFLARE_DIR))?;
+    let healthy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::spin::dispatch_config(false))?)?;
+    let home = absolute(&dirs[0])?;
+    let file = |name: &str| serde_json::json!({ "file": format!("{home}/{name}") });
+    let mut cells = Vec::new();
+    let mut routes = Vec::new();
+    let mut under_test = Vec::new();
+    for ((name, prefix), dir) in crate::spin::CELLS.iter().zip(&dirs) {
+        let mut dispatch = healthy.clone();
+        dispatch["cell"] = (*name).into();
+        let dir = absolute(dir)?;
+        cells.push(serde_json::json!({
+            "name": name,
+            "vars": { "dispatch_config": dispatch.to_string() },
+            "seed": [format!("{dir}/seed.sql")],
+        }));
+        routes.push(
+            serde_json::json!({ "name": name, "geohash": [prefix], "url": format!("{{{{harness}}}}/__cells/{name}") }),
+        );
+        under_test.push(serde_json::json!({ "name": name, "dir": dir }));
+    }
+    let config = serde_json::json!({
+        "compatibilityDate": "2026-10-01",
+        "d1": { "binding": "DB", "migrations": absolute(Path::new("infra/migrations"))? },
+        "kv": { "binding": "KV" },
+        "queueOverrides": { "maxBatchTimeout": 0 },
+        "vars": { "verify_keys": file("verify-keys.pem") },
+        "cells": cells,
+        "front": [{
+            "name": "router",
+            "build": absolute(&router_dir.join("build"))?,
+            "routes": ["*"],
+            "vars": { "cells": serde_json::Value::from(routes).to_string() },
+        }],
+        "workers": [
+            { "name": "intake", "wrangler": format!("{cf}/intake.toml"), "routes": ["POST /v1/orders", "POST /v1/orders/*/cancel"] },
+            { "name": "matching", "wrangler": format!("{cf}/matching.toml") },
+            { "name": "signing", "wrangler": format!("{cf}/signing.toml"), "secrets": { "signing_key": file("signing-key.pem") } },
+            { "name": "status", "wrangler": format!("{cf}/status.toml"), "routes": ["*"] },
+        ],
+    });
+    let path = root.join("harness.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
+    let harness = Harness::start(path.to_str().context("UTF-8 path")?, &[])?;
+    let result = run_scenarios(
+        "cells",
+        &harness.url,
+        &home,
+        &[
+            ("GASLINE_E2E_SELF_SWEEPING", "1"),
+            ("GASLINE_E2E_CELLS", &serde_json::Value::from(under_test).to_string()),
+        ],
+    );
+    harness.stop()?;
+    result
 }
 
 /// Runs the scenario list (`tests/tests/e2e.rs`, test `{name}_runtime`)
