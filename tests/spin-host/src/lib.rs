@@ -28,6 +28,7 @@ mod outbound;
 pub mod resp;
 pub mod router;
 mod runtime;
+pub mod runtime_config;
 mod spin_kv;
 mod spin_redis;
 mod spin_sqlite;

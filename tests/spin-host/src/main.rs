@@ -37,6 +37,12 @@ struct Args {
     /// A key-value store on Redis, LABEL=redis://HOST:PORT.
     #[arg(long = "kv", value_parser = pair)]
     key_value: Vec<(String, String)>,
+    /// A runtime config, as `spin up --runtime-config-file` takes it: its
+    /// `type = "spin"` SQLite databases (a relative path against the working
+    /// directory, as Spin 4.0.x) and `type = "redis"` key-value stores.
+    /// `--sqlite` and `--kv` win over it.
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
     /// A SQLite database file, LABEL=PATH (default: STATE_DIR/sqlite_db.db).
     #[arg(long = "sqlite", value_parser = pair)]
     sqlite: Vec<(String, String)>,
@@ -83,6 +89,12 @@ fn main() -> anyhow::Result<()> {
         }
         config.key_value.insert("default".into(), redis.url());
         eprintln!("redis-server at {}", redis.url());
+    }
+    if let Some(file) = &args.runtime_config_file {
+        let cwd = std::env::current_dir()?;
+        let runtime = gasline_spin_host::runtime_config::load(file, &cwd)?;
+        config.sqlite.extend(runtime.sqlite);
+        config.key_value.extend(runtime.key_value);
     }
     config.variables.extend(args.variables);
     config.key_value.extend(args.key_value);
