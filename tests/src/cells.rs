@@ -58,7 +58,7 @@ fn cells() -> Result<Vec<CellUnderTest>, String> {
     serde_json::from_str(&json).map_err(|e| format!("GASLINE_E2E_CELLS: {e}"))
 }
 
-/// Orders of `cell` found in `db`, of the ids given.
+/// How many of the orders `ids` the SQLite file `db` holds.
 fn orders_in(db: &str, ids: &[String]) -> Result<usize, String> {
     let db = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| format!("{db}: {e}"))?;
     let mut found = 0;
