@@ -214,6 +214,10 @@ pub fn healthy() -> Vec<Scenario> {
             run: bad_input,
         },
         Scenario {
+            name: "hostile heads and wrong methods get a 4xx, never a 5xx",
+            run: hostile_heads,
+        },
+        Scenario {
             name: "concurrent orders for the last cylinders never oversell",
             run: no_oversell,
         },
@@ -454,6 +458,165 @@ fn bad_input(cx: &Context<'_>) -> Result<(), String> {
             format!("{name}: not a problem document: {body}"),
         )?;
     }
+    expect(orders_total(r)? == before, "a refused request created an order")
+}
+
+/// A request written byte for byte to the runtime (no HTTP client sends a
+/// control character in a header): status line and header lines of the
+/// answer. `target` is appended to the base URL's path.
+pub fn raw_request(base: &str, method: &str, target: &str, headers: &[(&str, &[u8])]) -> Result<RawReply, String> {
+    use std::io::{Read, Write};
+    let rest = base
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{base}: not http://"))?;
+    let (authority, prefix) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(authority).map_err(|e| format!("{authority}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut request =
+        format!("{method} {prefix}{target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n").into_bytes();
+    for (name, value) in headers {
+        request.extend_from_slice(name.as_bytes());
+        request.extend_from_slice(b": ");
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    stream.write_all(&request).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    // A server may close without reading all; what arrived is the answer.
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {target}: no status line in {text:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok(RawReply {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+/// What [`raw_request`] read back.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Control characters in any header, wrong methods on known paths, `HEAD`
+/// and `OPTIONS`: each a 4xx (or the 2xx `HEAD`/`OPTIONS` are owed), never
+/// a 5xx that tells a client to retry. The runtime's own HTTP parser may
+/// refuse a control character before the function sees it (a plain 400);
+/// where it passes it on, admission refuses it.
+fn hostile_heads(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let before = orders_total(r)?;
+    let app = format!("Bearer {}", r.app());
+    let ops = format!("Bearer {}", r.ops());
+    let json = ("content-type", &b"application/json"[..]);
+    let body_len = ("content-length", &b"0"[..]);
+    /// A header carrying a control character, on one route.
+    struct Probe<'a> {
+        header: &'a str,
+        value: Vec<u8>,
+        method: &'a str,
+        path: &'a str,
+        /// The statuses it may get.
+        want: &'a [u16],
+    }
+    let probe = |header, value: &[u8], method, path, want| Probe {
+        header,
+        value: value.to_vec(),
+        method,
+        path,
+        want,
+    };
+    let probes = [
+        probe("x-probe", b"a\x01b", "GET", "/healthz", &[400]),
+        probe("user-agent", b"curl\x7f", "GET", "/healthz", &[400]),
+        probe("idempotency-key", b"key\x02", "POST", "/v1/orders", &[400]),
+        probe("gasline-cell", b"sh\x1b", "GET", "/v1/keys", &[400]),
+        // The route's 401, or the runtime parser's 400.
+        probe(
+            "authorization",
+            &[ops.as_bytes(), b"\x7f"].concat(),
+            "GET",
+            "/v1/stats",
+            &[400, 401],
+        ),
+        probe(
+            "authorization",
+            &[app.as_bytes(), b"\x01"].concat(),
+            "POST",
+            "/v1/orders",
+            &[400, 401],
+        ),
+    ];
+    for p in &probes {
+        let mut headers: Vec<(&str, &[u8])> = vec![(p.header, &p.value), json, body_len];
+        if p.header != "authorization" && p.method == "POST" {
+            headers.push(("authorization", app.as_bytes()));
+        }
+        let reply = raw_request(&r.base, p.method, p.path, &headers)?;
+        expect(
+            p.want.contains(&reply.status),
+            format!(
+                "{} {:?} on {} {}: answered {}, expected {:?}: {}",
+                p.header,
+                String::from_utf8_lossy(&p.value),
+                p.method,
+                p.path,
+                reply.status,
+                p.want,
+                reply.body
+            ),
+        )?;
+    }
+    let wrong: [(&str, &str, &str); 5] = [
+        ("GET", "/v1/orders", "POST"),
+        ("PUT", "/v1/orders", "POST"),
+        ("GET", "/v1/orders/01JNOSUCHORDER/cancel", "POST"),
+        ("DELETE", "/v1/orders/01JNOSUCHORDER", "GET"),
+        ("POST", "/healthz", "GET"),
+    ];
+    for (method, path, allowed) in wrong {
+        let reply = raw_request(&r.base, method, path, &[("authorization", ops.as_bytes()), body_len])?;
+        let allow = reply.header("allow").unwrap_or("");
+        expect(
+            reply.status == 405 && allow.split(", ").any(|m| m == allowed),
+            format!(
+                "{method} {path}: answered {} with Allow {allow:?}: {}",
+                reply.status, reply.body
+            ),
+        )?;
+    }
+    let head = raw_request(&r.base, "HEAD", "/healthz", &[])?;
+    expect(head.status == 200, format!("HEAD /healthz answered {}", head.status))?;
+    let options = raw_request(&r.base, "OPTIONS", "/v1/orders", &[])?;
+    expect(
+        options.status == 204 && options.header("allow") == Some("POST, OPTIONS"),
+        format!(
+            "OPTIONS /v1/orders answered {} with {:?}",
+            options.status, options.headers
+        ),
+    )?;
     expect(orders_total(r)? == before, "a refused request created an order")
 }
 

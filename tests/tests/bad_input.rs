@@ -622,6 +622,16 @@ fn cancel_refuses_bad_bodies_and_other_callers() {
     ));
     assert_refused(&world, &cases);
     assert_eq!(world.status(&order.id)["state"], "waybill_signed");
+    // The refusal names the field the client sent.
+    let empty = send(&world, &cancel(r#"{"reason": ""}"#));
+    let detail: Value = serde_json::from_slice(empty.body()).unwrap();
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("reason: must not be empty"),
+        "{detail}"
+    );
 
     let done = assert_accepted(&world, "the owner's cancel", &cancel(r#"{"reason": "不需要了"}"#), 200);
     assert_eq!(done["state"], "cancelled");
@@ -1181,4 +1191,15 @@ fn wrong_methods_and_unknown_paths_are_refused() {
         200,
         "health needs no token"
     );
+    // The 405 names what the path takes; HEAD is GET without the body, and
+    // OPTIONS lists the methods.
+    let refused = send(&world, &on("GET", "/v1/orders"));
+    assert_eq!(header(&refused, "allow"), "POST, OPTIONS");
+    let refused = send(&world, &on("POST", &o("")).json("{}"));
+    assert_eq!(header(&refused, "allow"), "GET, HEAD, OPTIONS");
+    let head = send(&world, &on("HEAD", &o("")));
+    assert_eq!((head.status().as_u16(), head.body().len()), (200, 0));
+    let options = send(&world, &on("OPTIONS", &o("/cancel")));
+    assert_eq!(options.status(), 204);
+    assert_eq!(header(&options, "allow"), "POST, OPTIONS");
 }

@@ -19,15 +19,15 @@ mod workers;
 use gasline_core::event::{is_valid_traceparent, new_traceparent};
 use gasline_core::geo::GeoPoint;
 use gasline_core::order::{self as core_order, Customer, Input, Order, Stamp};
-use gasline_core::types::{Address, Items, Note, OrderId, PersonName, Phone};
+use gasline_core::types::{Address, CancelReason, Items, Note, OrderId, PersonName, Phone};
 use gasline_http::{
-    Problem, Request, Response, authenticate, change_order, json, method_not_allowed, read_json, read_optional_json,
-    respond, segments,
+    Call, Endpoint, Problem, Request, Response, authenticate, change_order, json, misdirected, read_json,
+    read_optional_json, respond,
 };
 use gasline_ports::{Ports, SqlStore, StoreError, sql};
 use gasline_store::order;
 use gasline_store::tokens::{Principal, Role, hash_secret};
-use http::{Method, StatusCode, header};
+use http::{StatusCode, header};
 use serde::Deserialize;
 
 /// The body of `POST /v1/orders`.
@@ -55,23 +55,17 @@ pub struct NewCustomer {
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     #[serde(default)]
-    pub reason: Option<Note>,
+    pub reason: Option<CancelReason>,
 }
 
-/// Routes one request to intake.
-pub async fn handle(request: Request, ports: &impl Ports) -> Response {
-    let path = segments(&request);
-    let result = match path.as_slice() {
-        ["v1", "orders"] if request.method() == Method::POST => create_order(&request, ports).await,
-        ["v1", "orders"] => Ok(method_not_allowed("POST")),
-        ["v1", "orders", id, "cancel"] if request.method() == Method::POST => {
-            let id = (*id).to_owned();
-            cancel_order(&request, &id, ports).await
-        }
-        ["v1", "orders", _, "cancel"] => Ok(method_not_allowed("POST")),
-        _ => Err(Problem::not_found("route")),
+/// Serves one admitted request ([`gasline_http::admit`]) for intake.
+pub async fn handle(call: Call, ports: &impl Ports) -> Response {
+    let result = match call.endpoint() {
+        Endpoint::PlaceOrder => create_order(&call.request, ports).await,
+        Endpoint::CancelOrder => cancel_order(&call.request, &call.id, ports).await,
+        _ => Ok(misdirected(&call)),
     };
-    respond(result)
+    call.finish(respond(result))
 }
 
 fn idempotency_key(request: &Request) -> Result<String, Problem> {
@@ -148,7 +142,7 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
     let principal = authenticate(ports, request, &[Role::App]).await?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     let key = idempotency_key(request)?;
-    let body: NewOrder = read_json(request, config.max_body_bytes)?;
+    let body: NewOrder = read_json(request)?;
     let request_hash = hash_secret(&String::from_utf8_lossy(request.body()));
     // No lookup first: the key's row goes into the order's batch, and a
     // repeat of the key makes that batch fail as a conflict; only then is
@@ -204,10 +198,8 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
 
 async fn cancel_order(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::App, Role::Ops]).await?;
-    let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
-    let body: CancelRequest = read_optional_json(request, config.max_body_bytes)?;
-    let input = Input::Cancel {
-        note: body.reason.as_ref(),
-    };
+    let body: CancelRequest = read_optional_json(request)?;
+    let note = body.reason.map(Note::from);
+    let input = Input::Cancel { note: note.as_ref() };
     change_order(ports, &principal, id, input).await
 }

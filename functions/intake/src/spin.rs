@@ -3,7 +3,7 @@
 #[spin_sdk::http_service]
 async fn handle(request: spin_sdk::http::Request) -> gasline_spin::SpinResponse {
     match gasline_spin::accept(request).await {
-        Ok((request, ports)) => gasline_spin::reply(crate::handle(request, &ports).await),
+        Ok((call, ports)) => gasline_spin::reply(crate::handle(call, &ports).await),
         Err(response) => gasline_spin::reply(response),
     }
 }

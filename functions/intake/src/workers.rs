@@ -6,8 +6,5 @@ use worker::{Context, Env, Request, Response, Result, event};
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
-    gasline_workers::serve(request, env, &ctx, async |request, ports| {
-        crate::handle(request, ports).await
-    })
-    .await
+    gasline_workers::serve(request, env, &ctx, async |call, ports| crate::handle(call, ports).await).await
 }

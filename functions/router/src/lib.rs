@@ -28,9 +28,9 @@ mod workers;
 use std::collections::BTreeMap;
 
 use gasline_core::cell::{CellArea, CellMap, CellName};
-use gasline_http::{Problem, Request, Response, segments};
+use gasline_http::{Call, Endpoint, Problem, Response};
 use gasline_ports::HttpClient;
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 /// The header an operator names a cell with, and the router names the cell
@@ -114,10 +114,10 @@ struct LocatedCustomer {
     location: gasline_core::geo::GeoPoint,
 }
 
-/// The cell that serves `request`. A new order whose body has no valid
+/// The cell that serves `call`. A new order whose body has no valid
 /// location goes to the home cell, which refuses it as any cell would.
-pub fn cell_for<'m>(request: &Request, map: &'m CellMap) -> Result<&'m CellName, Problem> {
-    if let Some(named) = request.headers().get(&CELL_HEADER) {
+pub fn cell_for<'m>(call: &Call, map: &'m CellMap) -> Result<&'m CellName, Problem> {
+    if let Some(named) = call.request.headers().get(&CELL_HEADER) {
         let name = named.to_str().unwrap_or_default();
         return map.named(name).ok_or_else(|| {
             Problem::new(
@@ -131,11 +131,10 @@ pub fn cell_for<'m>(request: &Request, map: &'m CellMap) -> Result<&'m CellName,
             )
         });
     }
-    let path = segments(request);
-    Ok(match path.as_slice() {
-        ["v1", "orders"] if request.method() == Method::POST => serde_json::from_slice::<Located>(request.body())
+    Ok(match call.endpoint() {
+        Endpoint::PlaceOrder => serde_json::from_slice::<Located>(call.request.body())
             .map_or_else(|_| map.home(), |b| map.for_location(b.customer.location)),
-        ["v1", "orders" | "riders" | "stations", id, ..] => map.for_id(id),
+        _ if !call.id.is_empty() => map.for_id(&call.id),
         _ => map.home(),
     })
 }
@@ -163,17 +162,25 @@ fn hop_by_hop(name: &HeaderName) -> bool {
         || name.as_str() == "keep-alive"
 }
 
-/// Routes `request` to its cell through `http` and answers with the cell's
-/// reply.
-pub async fn handle(request: Request, cells: &Cells, http: &impl HttpClient) -> Response {
-    let cell = match cell_for(&request, cells.map()) {
+/// Routes an admitted request to its cell through `http` and answers with
+/// the cell's reply. Admission at the edge ([`gasline_http::admit`], with
+/// the read limit as the body limit: the cell holds the body to its own
+/// configuration) refuses what no cell would serve without a hop.
+pub async fn handle(call: Call, cells: &Cells, http: &impl HttpClient) -> Response {
+    let cell = match cell_for(&call, cells.map()) {
         Ok(cell) => cell,
         Err(problem) => return problem.into_response(),
     };
-    let (parts, body) = request.into_parts();
+    // Admission answered a HEAD as the GET route; the cell is asked the same.
+    let method = if call.head_only {
+        http::Method::HEAD
+    } else {
+        call.request.method().clone()
+    };
+    let (parts, body) = call.request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let mut forward = http::Request::builder()
-        .method(parts.method.clone())
+        .method(method)
         .uri(format!("{}{path}", cells.url(cell)));
     for (name, value) in &parts.headers {
         if !hop_by_hop(name) && *name != CELL_HEADER {
@@ -211,6 +218,7 @@ mod tests {
 
     use futures::executor::block_on;
     use gasline_ports::HttpError;
+    use http::Method;
 
     use super::*;
 
@@ -219,25 +227,27 @@ mod tests {
         {"name": "hz", "geohash": ["wtm"], "url": "http://127.0.0.1:3002/prefix/"}
     ]"#;
 
-    fn request(method: Method, path: &str, body: &str) -> Request {
-        http::Request::builder()
+    fn request(method: Method, path: &str, body: &str) -> Call {
+        let request = http::Request::builder()
             .method(method)
             .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
             .header(header::HOST, "router.example")
             .header(header::AUTHORIZATION, "Bearer t.s")
             .header(header::CONNECTION, "keep-alive")
             .header(header::ACCEPT_ENCODING, "gzip, br")
             .body(body.as_bytes().to_vec())
-            .unwrap()
+            .unwrap();
+        gasline_http::admit(request, gasline_http::MAX_READ_BYTES).expect("admitted")
     }
 
     fn order_at(lat: f64, lon: f64) -> String {
         format!(r#"{{"customer": {{"name": "A", "location": {{"lat": {lat}, "lon": {lon}}}}}, "items": []}}"#)
     }
 
-    fn cell_of(request: &Request) -> Result<String, Problem> {
+    fn cell_of(call: &Call) -> Result<String, Problem> {
         let cells = Cells::parse(CELLS).unwrap();
-        cell_for(request, cells.map()).map(|c| c.as_str().to_owned())
+        cell_for(call, cells.map()).map(|c| c.as_str().to_owned())
     }
 
     #[test]
@@ -255,14 +265,14 @@ mod tests {
 
     #[test]
     fn a_request_about_an_order_rider_or_station_goes_to_the_cell_its_id_names() {
-        for path in [
-            "/v1/orders/hz_01JF",
-            "/v1/orders/hz_01JF/waybill",
-            "/v1/orders/hz_01JF/cancel",
-            "/v1/riders/hz_rd-0001/inbox",
-            "/v1/stations/hz_st-1/telemetry",
+        for (method, path) in [
+            (Method::GET, "/v1/orders/hz_01JF"),
+            (Method::GET, "/v1/orders/hz_01JF/waybill"),
+            (Method::POST, "/v1/orders/hz_01JF/cancel"),
+            (Method::GET, "/v1/riders/hz_rd-0001/inbox"),
+            (Method::POST, "/v1/stations/hz_st-1/telemetry"),
         ] {
-            assert_eq!(cell_of(&request(Method::GET, path, "")).unwrap(), "hz", "{path}");
+            assert_eq!(cell_of(&request(method, path, "")).unwrap(), "hz", "{path}");
         }
         for path in [
             "/v1/orders/01JF",
@@ -278,9 +288,13 @@ mod tests {
     #[test]
     fn an_operator_names_the_cell_with_a_header() {
         let mut stats = request(Method::GET, "/v1/stats", "");
-        stats.headers_mut().insert(CELL_HEADER, HeaderValue::from_static("hz"));
+        let headers = stats.request.headers_mut();
+        headers.insert(CELL_HEADER, HeaderValue::from_static("hz"));
         assert_eq!(cell_of(&stats).unwrap(), "hz");
-        stats.headers_mut().insert(CELL_HEADER, HeaderValue::from_static("bj"));
+        stats
+            .request
+            .headers_mut()
+            .insert(CELL_HEADER, HeaderValue::from_static("bj"));
         let refused = cell_of(&stats).unwrap_err();
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         assert!(refused.detail.contains("sh, hz"), "{}", refused.detail);
@@ -334,6 +348,7 @@ mod tests {
         let body = order_at(30.2431, 120.15);
         let mut incoming = request(Method::POST, "/v1/orders?x=1", &body);
         incoming
+            .request
             .headers_mut()
             .insert("idempotency-key", HeaderValue::from_static("k1"));
         let response = block_on(handle(incoming, &cells, &cell));

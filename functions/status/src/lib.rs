@@ -23,42 +23,29 @@ mod riders;
 mod stations;
 mod verify;
 
-use gasline_http::{Problem, Request, Response, method_not_allowed, respond, segments};
+use gasline_http::{Call, Endpoint as E, Response, misdirected, respond};
 use gasline_ports::Ports;
-use http::Method;
 
-/// Routes one request to status.
-pub async fn handle(request: Request, ports: &impl Ports) -> Response {
-    let path = segments(&request);
-    let get = request.method() == Method::GET;
-    let post = request.method() == Method::POST;
-    let result = match path.as_slice() {
-        ["healthz"] if get => Ok(ops::health()),
-        ["metrics"] if get => ops::metrics(&request, ports).await,
-        ["v1", "stats"] if get => ops::stats(&request, ports).await,
-        ["v1", "ops", "sweep"] if post => ops::sweep_route(&request, ports).await,
-        ["v1", "ops", "migrate"] if post => ops::migrate_route(&request, ports).await,
-        ["v1", "keys"] if get => verify::keys(ports).await,
-        ["v1", "waybills", "verify"] if post => verify::verify(&request, ports).await,
-        ["v1", "orders", id] if get => orders::status(&request, id, ports).await,
-        ["v1", "orders", id, "waybill"] if get => orders::waybill(&request, id, ports).await,
-        ["v1", "orders", id, "accept"] if post => orders::accept(&request, id, ports).await,
-        ["v1", "orders", id, "pickup"] if post => orders::pickup(&request, id, ports).await,
-        ["v1", "orders", id, "deliver"] if post => orders::deliver(&request, id, ports).await,
-        ["v1", "riders", id, "inbox"] if get => riders::inbox(&request, id, ports).await,
-        ["v1", "riders", id, "location"] if post => riders::location(&request, id, ports).await,
-        ["v1", "stations", id, "telemetry"] if post => stations::telemetry(&request, id, ports).await,
-        ["healthz" | "metrics"]
-        | ["v1", "stats" | "keys"]
-        | ["v1", "orders", _]
-        | ["v1", "orders", _, "waybill"]
-        | ["v1", "riders", _, "inbox"] => Ok(method_not_allowed("GET")),
-        ["v1", "ops", "sweep" | "migrate"]
-        | ["v1", "waybills", "verify"]
-        | ["v1", "orders", _, "accept" | "pickup" | "deliver"]
-        | ["v1", "riders", _, "location"]
-        | ["v1", "stations", _, "telemetry"] => Ok(method_not_allowed("POST")),
-        _ => Err(Problem::not_found("route")),
+/// Serves one admitted request ([`gasline_http::admit`]) for status.
+pub async fn handle(call: Call, ports: &impl Ports) -> Response {
+    let (request, id) = (&call.request, call.id.as_str());
+    let result = match call.endpoint() {
+        E::Health => Ok(ops::health()),
+        E::Metrics => ops::metrics(request, ports).await,
+        E::Stats => ops::stats(request, ports).await,
+        E::Sweep => ops::sweep_route(request, ports).await,
+        E::Migrate => ops::migrate_route(request, ports).await,
+        E::Keys => verify::keys(ports).await,
+        E::VerifyWaybill => verify::verify(request, ports).await,
+        E::OrderStatus => orders::status(request, id, ports).await,
+        E::OrderWaybill => orders::waybill(request, id, ports).await,
+        E::Accept => orders::accept(request, id, ports).await,
+        E::Pickup => orders::pickup(request, id, ports).await,
+        E::Deliver => orders::deliver(request, id, ports).await,
+        E::RiderInbox => riders::inbox(request, id, ports).await,
+        E::RiderLocation => riders::location(request, id, ports).await,
+        E::StationTelemetry => stations::telemetry(request, id, ports).await,
+        E::PlaceOrder | E::CancelOrder => Ok(misdirected(&call)),
     };
-    respond(result)
+    call.finish(respond(result))
 }

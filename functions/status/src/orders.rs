@@ -86,7 +86,7 @@ struct Empty {}
 /// `POST /v1/orders/{id}/accept`: the assigned rider takes the task.
 pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
-    let _: Empty = read_optional_json(request, 1024)?;
+    let _: Empty = read_optional_json(request)?;
     let input = Input::Accept {
         rider: &principal.subject,
     };
@@ -104,8 +104,7 @@ struct Pickup {
 /// [`gasline_core::order::check_pickup`]). Settles the stock.
 pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
-    let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
-    let body: Pickup = read_json(request, config.max_body_bytes)?;
+    let body: Pickup = read_json(request)?;
     let input = Input::Pickup {
         rider: &principal.subject,
         cylinders: &body.cylinders,
@@ -116,7 +115,7 @@ pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> R
 /// `POST /v1/orders/{id}/deliver`: handed over; the rider is free again.
 pub(crate) async fn deliver(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
-    let _: Empty = read_optional_json(request, 1024)?;
+    let _: Empty = read_optional_json(request)?;
     let input = Input::Deliver {
         rider: &principal.subject,
     };

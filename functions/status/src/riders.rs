@@ -29,13 +29,17 @@ pub(crate) async fn inbox(request: &Request, id: &str, ports: &impl Ports) -> Re
         .map_err(|_| Problem::unavailable())?;
     let entries: Vec<_> = list
         .into_iter()
-        .map(|w| {
+        .map(|entry| {
+            let w = entry.waybill;
             let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);
+            // The document names the customer: only while the rider is on
+            // the order. The void record names nobody.
+            let document = entry.on_order.then(|| parse(&w.document));
             serde_json::json!({
                 "waybill_id": w.id,
                 "order_id": w.order_id,
                 "status": w.status,
-                "signed_waybill": parse(&w.document),
+                "signed_waybill": document,
                 "void_record": w.void_record.as_deref().map(parse),
             })
         })
@@ -58,7 +62,7 @@ struct LocationReport {
 /// `POST /v1/riders/{id}/location`.
 pub(crate) async fn location(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let (_, rider) = own_rider(request, id, ports).await?;
-    let report: LocationReport = read_json(request, 1024)?;
+    let report: LocationReport = read_json(request)?;
     let now = ports.now();
     match ports
         .sql()

@@ -10,8 +10,8 @@ use gasline_ports::Ports as _;
 #[spin_sdk::http_service]
 async fn handle(request: spin_sdk::http::Request) -> gasline_spin::SpinResponse {
     match gasline_spin::accept(request).await {
-        Ok((request, ports)) => {
-            let response = crate::handle(request, &ports).await;
+        Ok((call, ports)) => {
+            let response = crate::handle(call, &ports).await;
             // A ULID's last character is random: '0' or '1' is one in sixteen.
             if ports.new_id().ends_with(['0', '1']) {
                 gasline_spin::tick::keep_armed().await;

@@ -62,7 +62,7 @@ pub(crate) async fn telemetry(request: &Request, id: &str, ports: &impl Ports) -
     }
     let station = StationId::parse(id).map_err(|_| Problem::not_found("station"))?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
-    let report: Report = read_json(request, config.max_body_bytes)?;
+    let report: Report = read_json(request)?;
     let report = telemetry::Report {
         stock: report.stock,
         leak_ppm: report.leak_ppm,

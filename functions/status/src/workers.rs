@@ -9,10 +9,7 @@ use worker::{
 
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
-    gasline_workers::serve(request, env, &ctx, async |request, ports| {
-        crate::handle(request, ports).await
-    })
-    .await
+    gasline_workers::serve(request, env, &ctx, async |call, ports| crate::handle(call, ports).await).await
 }
 
 #[event(scheduled)]

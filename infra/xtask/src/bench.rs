@@ -548,6 +548,11 @@ impl Instance {
         })
     }
 
+    /// CPU seconds the runtime's processes have used so far, all of them.
+    fn cpu_seconds(&self) -> f64 {
+        self.harnesses.iter().map(Harness::cpu_seconds).sum()
+    }
+
     fn stop(self) -> Result<()> {
         let stopped: Vec<Result<()>> = self.harnesses.into_iter().map(Harness::stop).collect();
         drop(self.redis);
@@ -892,6 +897,7 @@ fn saga(
     }
     eprintln!("placing {orders} orders at {} per second", options.rate);
     let requests: Vec<Call> = (0..orders).map(|i| inst.order(name, i)).collect();
+    let cpu_before = inst.cpu_seconds();
     let load = run_load_across(&inst.bases, &requests, SAGA_CLIENTS, Some(options.rate));
     let mut ids = vec![String::new(); orders];
     for reply in &load.replies {
@@ -906,6 +912,7 @@ fn saga(
     }
     let placing = load.wall;
     let (states, settled) = inst.drain()?;
+    let cpu = inst.cpu_seconds() - cpu_before;
     eprintln!(
         "placed in {:.1}s, settled {:.1}s later: {}",
         placing.as_secs_f64(),
@@ -975,13 +982,19 @@ fn saga(
     let _ = writeln!(
         report,
         "Placed by {SAGA_CLIENTS} client threads in {:.1} s ({:.0} orders/s achieved; POST p50 {} p99 {}); \
-         the last order settled {:.1} s after the last POST. Reached `waybill_signed`: **{signed} of {orders}**. \
+         the last order settled {:.1} s after the last POST, so **{:.0} signed waybills/s** from the first POST to the \
+         last settled order. The runtime's processes used {:.1} CPU-seconds meanwhile ({:.1} ms per order; the \
+         machine had {:.1} in that time). Reached `waybill_signed`: **{signed} of {orders}**. \
          Final states: {}{}. Riders: {}, nobody accepts. Load average after: {}.\n",
         placing.as_secs_f64(),
         load.rate(),
         ms(Summary::of(&load).p50),
         ms(Summary::of(&load).p99),
         settled.as_secs_f64(),
+        signed as f64 / (placing + settled).as_secs_f64(),
+        cpu,
+        cpu * 1000.0 / orders as f64,
+        (placing + settled).as_secs_f64() * std::thread::available_parallelism().map_or(1, usize::from) as f64,
         finals
             .iter()
             .map(|(s, n)| format!("{s} {n}"))

@@ -201,6 +201,15 @@ impl Harness {
         Ok(())
     }
 
+    /// CPU time (user and system, seconds) the runtime's processes have
+    /// used so far: the harness and the processes under it.
+    pub fn cpu_seconds(&self) -> f64 {
+        std::iter::once(self.child.id())
+            .chain(self.children.iter().copied())
+            .map(cpu_seconds)
+            .sum()
+    }
+
     /// The runtime's process id (a test that kills an instance needs it).
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -287,6 +296,23 @@ fn kill_group(pid: u32) {
 }
 
 /// The direct children of a process (`ps --ppid`).
+/// CPU time one process has used (`/proc/PID/stat`, fields 14 and 15, in
+/// clock ticks of 1/100 s on Linux); 0 when it cannot be read.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // After the name, field 3 is index 0: utime (14) is 11, stime (15) 12.
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn child_pids(pid: u32) -> Vec<u32> {
     Command::new("ps")
         .args(["-o", "pid=", "--ppid", &pid.to_string()])

@@ -301,8 +301,12 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
                 centres[city].lon - demo::CENTRE.lon,
             );
             let body = OrderBody::nth(i).shifted(shift.0, shift.1).to_string();
-            let request = http::Request::post("/v1/orders").body(body.clone().into_bytes())?;
-            let cell = gasline_router::cell_for(&request, &map).map_err(|p| anyhow::anyhow!(p.detail))?;
+            let request = http::Request::post("/v1/orders")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone().into_bytes())?;
+            let call = gasline_http::admit(request, gasline_http::MAX_READ_BYTES)
+                .map_err(|r| anyhow::anyhow!("the router's admission refused an order: {}", r.status()))?;
+            let cell = gasline_router::cell_for(&call, &map).map_err(|p| anyhow::anyhow!(p.detail))?;
             wrong_cell += usize::from(*cell != names[city]);
             let _ = senders[cell].send((format!("sim-{}-{i}", args.seed), body));
         }

@@ -292,10 +292,20 @@ impl Order {
         }
     }
 
-    /// Is `rider` the rider on this order (who may read it and act on it)?
+    /// Is `rider` on this order now ([`rider_is_on`]): the one who may read
+    /// it and its waybill, and act on it?
     pub fn is_assigned_to(&self, rider: &str) -> bool {
-        self.rider_id.as_ref().is_some_and(|r| r.as_str() == rider)
+        rider_is_on(self.state, self.rider_id.as_ref().map(RiderId::as_str), rider)
     }
+}
+
+/// The one rule of what a rider sees: a rider is on an order, and may read
+/// it, read its waybill with the customer's details, and act on it, while
+/// the order is assigned to that rider and not over. A rider released (by
+/// an acceptance timeout or a cancellation) or done (delivered) is not on
+/// it any more; a terminal order keeps its rider for the record only.
+pub fn rider_is_on(state: OrderState, assigned: Option<&str>, rider: &str) -> bool {
+    !state.is_terminal() && assigned == Some(rider)
 }
 
 // ---------------------------------------------------------------------------

@@ -120,6 +120,18 @@ string_value!(
     Note, "note", |v| bounded_text(200)(v)
 );
 string_value!(
+    /// Why an order is cancelled: the cancel body's `reason`, held to the
+    /// rules of a [`Note`] (at most 200 characters), which it becomes.
+    CancelReason, "reason", |v| bounded_text(200)(v)
+);
+
+impl From<CancelReason> for Note {
+    fn from(reason: CancelReason) -> Self {
+        Self(reason.0)
+    }
+}
+
+string_value!(
     /// A mainland China mobile number: 11 digits starting with 1.
     Phone, "customer.phone", |v| {
         let digits = v.len() == 11 && v.bytes().all(|b| b.is_ascii_digit());

@@ -6,6 +6,12 @@
 //! every refusal is an RFC 9457 problem document; callers are authenticated
 //! by bearer token and role before anything is read or written.
 
+mod admit;
+
+pub use admit::{
+    Access, Body, Call, Endpoint, Function, Head, Limit, MAX_HEADER_BYTES, MAX_HEADERS, MAX_READ_BYTES, Pending,
+    ROUTES, Route, admit, admit_head, method_not_allowed, misdirected,
+};
 use gasline_ports::Ports;
 use gasline_store::tokens::{self, Principal, Role};
 use http::{HeaderValue, StatusCode, header};
@@ -123,35 +129,13 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     response
 }
 
-/// Parses the body as `T`, refusing oversize bodies (413), other media types
-/// (415), bodies that are not JSON at all — not UTF-8, bad syntax, trailing
-/// data (400) — and JSON of the wrong shape — unknown or duplicate fields,
-/// wrong types, out-of-range values such as `1e400`, an array where an
-/// object belongs (422).
-pub fn read_json<T: DeserializeOwned>(request: &Request, max_bytes: usize) -> Result<T, Problem> {
+/// Parses the body as `T` (admission has held it to the route's size and
+/// media type: [`admit`]), refusing bodies that are not JSON at all — not
+/// UTF-8, bad syntax, trailing data (400) — and JSON of the wrong shape —
+/// unknown or duplicate fields, wrong types, out-of-range values such as
+/// `1e400`, an array where an object belongs (422).
+pub fn read_json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
     let body = request.body();
-    if body.len() > max_bytes {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Request body too large",
-            format!("the body is {} bytes; the limit is {max_bytes}", body.len()),
-        ));
-    }
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/json") {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the body as application/json",
-        ));
-    }
     let malformed = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON", detail);
     let text = std::str::from_utf8(body).map_err(|e| malformed(format!("the body is not UTF-8: {e}")))?;
     // Syntax alone first (nothing is built, no number is range-checked), so
@@ -374,11 +358,11 @@ mod strict {
 }
 
 /// Like [`read_json`], but an empty body means `T::default()`.
-pub fn read_optional_json<T: DeserializeOwned + Default>(request: &Request, max_bytes: usize) -> Result<T, Problem> {
+pub fn read_optional_json<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Problem> {
     if request.body().iter().all(u8::is_ascii_whitespace) {
         Ok(T::default())
     } else {
-        read_json(request, max_bytes)
+        read_json(request)
     }
 }
 
@@ -404,26 +388,6 @@ pub async fn authenticate(ports: &impl Ports, request: &Request, roles: &[Role])
             principal.role.as_str()
         )))
     }
-}
-
-/// The path split into segments, without the query string.
-pub fn segments(request: &Request) -> Vec<&str> {
-    request.uri().path().trim_matches('/').split('/').collect()
-}
-
-/// The `405` for a known path with the wrong method.
-pub fn method_not_allowed(allowed: &str) -> Response {
-    let mut response = Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "Method not allowed",
-        format!("use {allowed}"),
-    )
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(allowed) {
-        response.headers_mut().insert(header::ALLOW, v);
-    }
-    response
 }
 
 /// Turns a handler's `Result` into the response.
@@ -502,24 +466,6 @@ pub async fn change_order<P: Ports>(
     Err(Problem::unavailable())
 }
 
-/// The largest request body a platform adapter reads at all; handlers apply
-/// their own, smaller limits.
-pub const MAX_READ_BYTES: usize = 1024 * 1024;
-
-/// The 413 for a request whose declared `Content-Length` is over
-/// [`MAX_READ_BYTES`], checked before the body is read.
-pub fn refuse_declared_length(content_length: Option<&str>) -> Option<Problem> {
-    let declared = content_length.and_then(|v| v.trim().parse::<usize>().ok())?;
-    (declared > MAX_READ_BYTES).then(|| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Request body too large",
-            format!("the limit is {MAX_READ_BYTES} bytes"),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -551,7 +497,7 @@ mod tests {
             .header("content-type", "application/json")
             .body(body.to_vec())
             .expect("request");
-        read_json(&request, 1024).map_err(|p| p.status.as_u16())
+        read_json(&request).map_err(|p| p.status.as_u16())
     }
 
     #[test]

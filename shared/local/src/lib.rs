@@ -100,16 +100,21 @@ impl System {
         self.services.clock.now()
     }
 
-    /// Serves one HTTP request, routed by path as the platforms do: order
-    /// creation and cancellation to intake, everything else to status.
+    /// Serves one HTTP request as the platforms do: admitted
+    /// ([`gasline_http::admit`]), then handed to the function that serves
+    /// its route.
     pub fn http(&self, request: Request) -> Response {
-        let path = request.uri().path().to_owned();
         let ports = self.ports();
-        let to_intake = path == "/v1/orders" || (path.starts_with("/v1/orders/") && path.ends_with("/cancel"));
-        if to_intake {
-            block_on(gasline_intake::handle(request, &ports))
-        } else {
-            block_on(gasline_status::handle(request, &ports))
+        let Ok(config) = block_on(gasline_store::config(&ports)) else {
+            return gasline_http::Problem::unavailable().into_response();
+        };
+        let call = match gasline_http::admit(request, config.max_body_bytes) {
+            Ok(call) => call,
+            Err(response) => return response,
+        };
+        match call.route.function {
+            gasline_http::Function::Intake => block_on(gasline_intake::handle(call, &ports)),
+            gasline_http::Function::Status => block_on(gasline_status::handle(call, &ports)),
         }
     }
 

@@ -267,39 +267,34 @@ impl Ports for SpinPorts {
     }
 }
 
-/// Turns a Spin request into the neutral request and opens the ports; on
-/// failure, the response to send instead.
+/// Opens the ports and admits a Spin request ([`admit`], with the
+/// deployment's body limit); on failure, the response to send instead.
 pub async fn accept(
     request: spin_sdk::http::Request,
-) -> Result<(gasline_http::Request, SpinPorts), gasline_http::Response> {
-    let ports = SpinPorts::open().await.map_err(|cause| {
+) -> Result<(gasline_http::Call, SpinPorts), gasline_http::Response> {
+    let unavailable = |cause: String| {
         eprintln!("gasline: {cause}");
         gasline_http::Problem::unavailable().into_response()
-    })?;
-    Ok((neutral(request).await?, ports))
+    };
+    let ports = SpinPorts::open()
+        .await
+        .map_err(|cause| unavailable(cause.to_string()))?;
+    let config = gasline_store::config(&ports).await.map_err(unavailable)?;
+    Ok((admit(request, config.max_body_bytes).await?, ports))
 }
 
-/// Turns a Spin request into the neutral request (a body over the limit it
-/// declares refused before it is read); on failure, the response to send
-/// instead.
-pub async fn neutral(request: spin_sdk::http::Request) -> Result<gasline_http::Request, gasline_http::Response> {
-    let declared = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok());
-    if let Some(problem) = gasline_http::refuse_declared_length(declared) {
-        return Err(problem.into_response());
-    }
+/// Admits a Spin request ([`gasline_http::admit_head`]: a declared body
+/// over the route's limit is refused before it is read), then its body;
+/// on refusal, the response to send instead.
+pub async fn admit(
+    request: spin_sdk::http::Request,
+    configured_max: usize,
+) -> Result<gasline_http::Call, gasline_http::Response> {
     let (parts, body) = request.into_parts();
+    // Spin hands over the full URL; admission keeps the path and query.
+    let pending = gasline_http::admit_head(&gasline_http::Head::of(&parts), configured_max)?;
     let bytes = body.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-    let mut neutral = http::Request::from_parts(parts, bytes);
-    // Spin hands over the full URL; handlers route on the path and query.
-    if let Some(pq) = neutral.uri().path_and_query().cloned()
-        && let Ok(uri) = http::Uri::builder().path_and_query(pq).build()
-    {
-        *neutral.uri_mut() = uri;
-    }
-    Ok(neutral)
+    pending.with_body(bytes)
 }
 
 /// Handles one Redis message with `handle`, which takes a batch.

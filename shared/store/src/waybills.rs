@@ -1,6 +1,8 @@
 //! Stored waybills, the rider inbox, and voiding (a compensation).
 
 use gasline_core::Millis;
+use gasline_core::order::rider_is_on;
+use gasline_core::state::OrderState;
 use gasline_core::types::{OrderId, RiderId};
 use gasline_core::waybill::WaybillStatus;
 use gasline_ports::{SqlStore, Statement, StoreError, sql};
@@ -112,18 +114,36 @@ pub fn first_of(rows: &[gasline_ports::Row]) -> Result<Option<StoredWaybill>, St
     Ok(from_rows(rows)?.into_iter().next())
 }
 
+/// One entry of a rider's inbox: the waybill, and whether the rider is
+/// still on its order ([`gasline_core::order::rider_is_on`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    pub waybill: StoredWaybill,
+    pub on_order: bool,
+}
+
 /// A rider's inbox, newest first.
-pub async fn inbox(sql: &impl SqlStore, rider: &RiderId) -> Result<Vec<StoredWaybill>, StoreError> {
+pub async fn inbox(sql: &impl SqlStore, rider: &RiderId) -> Result<Vec<InboxEntry>, StoreError> {
     let rows = sql
         .query(sql!(
             format!(
-                "SELECT {COLUMNS} FROM rider_inbox i JOIN waybills w ON w.id = i.waybill_id \
+                "SELECT {COLUMNS}, o.state AS order_state, o.rider_id AS order_rider \
+                 FROM rider_inbox i JOIN waybills w ON w.id = i.waybill_id LEFT JOIN orders o ON o.id = w.order_id \
                  WHERE i.rider_id = ?1 ORDER BY i.added_at DESC, w.id DESC LIMIT 50"
             ),
             rider.as_str()
         ))
         .await?;
-    from_rows(&rows)
+    let waybills = from_rows(&rows)?;
+    rows.iter()
+        .zip(waybills)
+        .map(|(row, waybill)| {
+            let state = row.opt_text("order_state")?.as_deref().and_then(OrderState::parse);
+            let assigned = row.opt_text("order_rider")?;
+            let on_order = state.is_some_and(|state| rider_is_on(state, assigned.as_deref(), rider.as_str()));
+            Ok(InboxEntry { waybill, on_order })
+        })
+        .collect()
 }
 
 /// Stores the signed void record.

@@ -351,13 +351,13 @@ fn unavailable(cause: &str) -> worker::Result<Response> {
 /// redelivery grace, as it does a lost message.
 pub async fn serve<F>(request: Request, env: Env, ctx: &Context, handle: F) -> worker::Result<Response>
 where
-    F: AsyncFn(gasline_http::Request, &WorkerPorts) -> gasline_http::Response,
+    F: AsyncFn(gasline_http::Call, &WorkerPorts) -> gasline_http::Response,
 {
-    let (request, ports) = match accept(request, env).await {
+    let (call, ports) = match accept(request, env).await {
         Ok(accepted) => accepted,
         Err(response) => return response,
     };
-    let response = handle(request, &ports).await;
+    let response = handle(call, &ports).await;
     let pending = ports.queue.after_reply.as_ref().map(RefCell::take).unwrap_or_default();
     if !pending.is_empty() {
         let queues = WorkerQueues::direct(ports.env.clone());
@@ -366,34 +366,40 @@ where
     reply(response)
 }
 
-/// Turns a Workers request into the neutral request and builds the ports;
-/// on failure, the response to send instead.
-async fn accept(request: Request, env: Env) -> Result<(gasline_http::Request, WorkerPorts), worker::Result<Response>> {
+/// Builds the ports and admits a Workers request ([`admit`], with the
+/// deployment's body limit); on failure, the response to send instead.
+async fn accept(request: Request, env: Env) -> Result<(gasline_http::Call, WorkerPorts), worker::Result<Response>> {
     let ports = WorkerPorts::replying(env).map_err(|e| unavailable(&format!("bindings: {e}")))?;
-    Ok((neutral(request).await?, ports))
+    let config = gasline_store::config(&ports).await.map_err(|e| unavailable(&e))?;
+    Ok((admit(request, config.max_body_bytes).await?, ports))
 }
 
-/// Turns a Workers request into the neutral request (a body over the limit
-/// it declares refused before it is read); on failure, the response to send
-/// instead.
-pub async fn neutral(mut request: Request) -> Result<gasline_http::Request, worker::Result<Response>> {
-    let declared = request.headers().get("content-length").ok().flatten();
-    if let Some(problem) = gasline_http::refuse_declared_length(declared.as_deref()) {
-        return Err(reply(problem.into_response()));
-    }
+/// Admits a Workers request ([`gasline_http::admit_head`]: a declared body
+/// over the route's limit is refused before it is read), then its body;
+/// on refusal, the response to send instead. Header values are handed to
+/// admission as bytes: workerd passes on values (control characters) that
+/// the `http` crate cannot hold, and those are the client's 4xx.
+pub async fn admit(
+    mut request: Request,
+    configured_max: usize,
+) -> Result<gasline_http::Call, worker::Result<Response>> {
     let url = request.url().map_err(|e| unavailable(&format!("url: {e}")))?;
-    let path_and_query = match url.query() {
+    let target = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
     };
-    let mut builder = http::Request::builder()
-        .method(request.method().to_string().as_str())
-        .uri(path_and_query);
-    for (name, value) in request.headers().entries() {
-        builder = builder.header(name, value);
-    }
+    let head = gasline_http::Head {
+        method: request.method().to_string(),
+        target,
+        headers: request
+            .headers()
+            .entries()
+            .map(|(name, value)| (name, value.into_bytes()))
+            .collect(),
+    };
+    let pending = gasline_http::admit_head(&head, configured_max).map_err(reply)?;
     let body = request.bytes().await.unwrap_or_default();
-    builder.body(body).map_err(|e| unavailable(&format!("request: {e}")))
+    pending.with_body(body).map_err(reply)
 }
 
 /// Turns the neutral response into a Workers response.
