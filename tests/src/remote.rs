@@ -239,6 +239,10 @@ pub fn faulty() -> Vec<Scenario> {
             run: lost_publish_recovered_by_cron,
         },
         Scenario {
+            name: "a lost publish is recovered on schedule, with nobody firing the sweeper",
+            run: lost_publish_recovered_on_schedule,
+        },
+        Scenario {
             name: "a failing consumer is retried, dead-lettered and compensated",
             run: consumer_fault_dead_lettered,
         },
@@ -721,6 +725,19 @@ fn lost_publish_recovered_by_cron(cx: &Context<'_>) -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(1_200).saturating_sub(placed.elapsed()));
     cx.runtime.fire_cron()?;
     r.wait_for(&id, SAGA_LIMIT, |o| {
+        timeline_states(o).iter().any(|s| s == "source_allocated")
+    })
+    .map(|_| ())
+}
+
+/// Every local runtime moves the saga on by itself as production does (the
+/// Workers cron on its one-minute schedule, Spin's tick every couple of
+/// seconds): a lost publish is re-sent without anyone calling the sweeper.
+fn lost_publish_recovered_on_schedule(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let id = r.place(&OrderBody::new().item("YSP35.5", 1), &unique("e2e-lost-scheduled"))?;
+    // A minute for the cron to come round, and the sweeper's grace.
+    r.wait_for(&id, Duration::from_secs(75), |o| {
         timeline_states(o).iter().any(|s| s == "source_allocated")
     })
     .map(|_| ())

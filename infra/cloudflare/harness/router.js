@@ -2,7 +2,8 @@
 //
 // It forwards each request to the worker that serves its path (service
 // bindings, in-process, no network), and serves the harness-only control
-// paths under /__harness/ (cron firing, queue injection, SQL, health).
+// paths under /__harness/ (cron firing, queue injection, SQL, health, and
+// the readiness switch the harness throws once migrated and seeded).
 //
 // Why a router worker and not Miniflare `routes`: Miniflare routes match a
 // path prefix or an exact path *including the query string*, have no method
@@ -24,6 +25,13 @@
 const CONTROL = "/__harness/";
 const CELLS = "/__cells/";
 
+// Closed until the harness has applied the migrations and seeds
+// (`POST /__harness/ready`), as a deployment takes traffic only once it is
+// migrated: a client that waits for `/healthz` and then places an order
+// must not meet missing tables or tokens. Until then every path but the
+// control paths answers 503 with `Retry-After`.
+let ready = false;
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -33,6 +41,11 @@ export default {
       } catch (error) {
         return problem(500, "Harness control failed", String(error?.stack ?? error));
       }
+    }
+    if (!ready) {
+      const response = problem(503, "Starting", "the deployment is applying its migrations and seeds; retry shortly");
+      response.headers.set("retry-after", "1");
+      return response;
     }
     if (url.pathname.startsWith(CELLS)) return cell(request, url, env);
     const service = route(env.HARNESS_ROUTES, request.method, url.pathname) ?? (env.HARNESS_FALLBACK || null);
@@ -93,6 +106,10 @@ async function control(request, url, env) {
   }
   if (request.method !== "POST") {
     return problem(405, "Method Not Allowed", "harness control paths other than health take POST");
+  }
+  if (what === "ready") {
+    ready = true;
+    return Response.json({ ready });
   }
   if (what === "scheduled") {
     const name = url.searchParams.get("worker");

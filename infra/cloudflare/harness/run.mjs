@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Gasline local Workers harness: ONE Miniflare (workerd) instance hosting a
 // list of workers, with a shared D1 database (migrations applied), a shared KV
-// namespace, queues between the workers, crons fired on demand, and a router
-// worker in front that sends each request to the worker serving its path.
+// namespace, queues between the workers, crons fired on their schedule (and
+// on demand), and a router worker in front that sends each request to the
+// worker serving its path.
 //
 //   node harness/run.mjs --config FILE [--port N] [--persist DIR] [--seed FILE]...
-//                        [--log-requests] [--verbose]
+//                        [--crons scheduled|on-demand] [--log-requests] [--verbose]
 //
 // Needs Node >= 22.12 (run it with infra/cloudflare/node_modules/.bin/node).
 // Prints `gasline: ready on http://127.0.0.1:PORT` once everything is up, and
@@ -23,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 
+import { nextFire, parseCron } from "./cron.mjs";
 import { splitSql } from "./sql.mjs";
 
 const HARNESS_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -51,6 +53,8 @@ Options:
   --port N             port on 127.0.0.1 (default: $GASLINE_PORT, else ${DEFAULT_PORT}; 0 picks a free one)
   --persist DIR        keep D1/KV/queue state in DIR across runs (default: config "persist", else in memory)
   --seed FILE          SQL run once on the D1 database after the migrations (repeatable)
+  --crons MODE         scheduled (default): each worker's crons fire on their schedule, as in
+                       production; on-demand: only through POST /__harness/scheduled
   --log-requests       log every request (costs a little per request; off for benchmarks)
   --verbose            Miniflare's debug logging
   --exit-on-stdin-close  stop when standard input closes (for parents that may die without signalling)
@@ -62,7 +66,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = { seeds: [], logRequests: false, verbose: false, exitOnStdinClose: false };
+  const args = { seeds: [], crons: "scheduled", logRequests: false, verbose: false, exitOnStdinClose: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -81,6 +85,10 @@ function parseArgs(argv) {
         break;
       case "--seed":
         args.seeds.push(path.resolve(value()));
+        break;
+      case "--crons":
+        args.crons = value();
+        if (!["scheduled", "on-demand"].includes(args.crons)) fail(`--crons takes scheduled or on-demand, not ${args.crons}`);
         break;
       case "--log-requests":
         args.logRequests = true;
@@ -539,12 +547,48 @@ async function main() {
     }
     console.log(`gasline: state ${persist ? `persisted in ${path.resolve(persist)}` : "in memory (gone on exit)"}`);
     const base = `http://${HOST}:${url.port}`;
+    // Migrated and seeded: open the doors, then start the clocks.
+    const opened = await fetch(`${base}/__harness/ready`, { method: "POST" });
+    if (!opened.ok) throw new Error(`opening the router answered ${opened.status}`);
+    if (args.crons === "scheduled") scheduleCrons(base, summaries, () => stopping !== null);
     console.log(`gasline: started in ${Math.round(performance.now() - started)} ms`);
     console.log(`gasline: ready on ${base}`);
   } catch (error) {
     console.error(`gasline: startup failed: ${error?.stack ?? error}`);
     await stop("startup failed", 1);
   }
+}
+
+/**
+ * Fires each worker's crons on their schedule (UTC, to the minute, as
+ * Cloudflare does) through the router's control path, for as long as the
+ * harness runs. A firing that fails is logged; the next one comes anyway.
+ */
+function scheduleCrons(base, summaries, isStopping) {
+  for (const s of summaries) {
+    for (const expression of s.crons) {
+      const cron = parseCron(expression);
+      const arm = () => {
+        const at = nextFire(cron, Date.now());
+        if (at === null) return;
+        const timer = setTimeout(async () => {
+          arm();
+          const query = new URLSearchParams({ worker: s.name, cron: expression, time: String(at) });
+          try {
+            const fired = await fetch(`${base}/__harness/scheduled?${query}`, { method: "POST" });
+            if (!fired.ok) console.error(`gasline: cron ${expression} of ${s.name} answered ${fired.status}: ${await fired.text()}`);
+          } catch (error) {
+            if (!isStopping()) console.error(`gasline: cron ${expression} of ${s.name}: ${error?.message ?? error}`);
+          }
+        }, at - Date.now());
+        // A pending cron never keeps the harness alive on its own.
+        timer.unref();
+      };
+      arm();
+    }
+  }
+  const crons = summaries.filter((s) => s.crons.length).map((s) => `${s.name} (${s.crons.join(", ")})`);
+  if (crons.length) console.log(`gasline: crons fire on their schedule: ${crons.join("; ")}`);
 }
 
 main();

@@ -41,7 +41,7 @@ pub const HARNESS_SCRIPT: &str = "infra/cloudflare/harness/run.mjs";
 const HELLO_HARNESS_CONFIG: &str = "infra/cloudflare/harness/hello.json";
 const HARNESS_SELFTEST: &str = "infra/cloudflare/harness/test/harness.test.mjs";
 /// How long the harness may take to print its ready line.
-const HARNESS_START_TIMEOUT: Duration = Duration::from_secs(90);
+pub const HARNESS_START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the harness may take to stop after SIGTERM before it is killed.
 const HARNESS_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -296,6 +296,14 @@ fn kill_group(pid: u32) {
 }
 
 /// The direct children of a process (`ps --ppid`).
+/// A loopback port free now (the OS's pick), for a runtime told its port
+/// before it starts.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
 /// CPU time one process has used (`/proc/PID/stat`, fields 14 and 15, in
 /// clock ticks of 1/100 s on Linux); 0 when it cannot be read.
 fn cpu_seconds(pid: u32) -> f64 {

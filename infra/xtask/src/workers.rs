@@ -8,6 +8,7 @@
 //! data, routes, and (for tests) the dispatch configuration and faults.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -204,6 +205,12 @@ fn demo(gasline: &Path, dir: &Path, url: &str) -> Result<()> {
 /// the scenario list (`tests/tests/e2e.rs`) against them on workerd — once
 /// on a healthy runtime, once on one started with the test-only faults.
 pub fn e2e() -> Result<()> {
+    // The harness's cron schedules first: a second, no build needed.
+    let node = Path::new(ensure::CLOUDFLARE_DIR)
+        .join("node_modules")
+        .join(".bin")
+        .join("node");
+    Cmd::new(node).args(["--test", CRON_TEST]).no_stdin().run()?;
     build_all()?;
     faults::check_production_build(&FUNCTIONS.map(|name| wasm_of(name, "build")))?;
     build_with_faults()?;
@@ -220,7 +227,12 @@ pub fn e2e() -> Result<()> {
             faults,
             ..LocalRun::new(&dir, Path::new(crate::spin::dispatch_config(faults)), None)
         })?;
-        let harness = Harness::start(config.to_str().context("UTF-8 path")?, &[])?;
+        let port = up::free_port()?;
+        let watch = watch_readiness(port, &dir)?;
+        let harness = Harness::start_on(config.to_str().context("UTF-8 path")?, port, &[])?;
+        watch
+            .join()
+            .map_err(|_| anyhow::anyhow!("the readiness watch panicked"))??;
         let cron = format!("{}/__harness/scheduled?worker=status", harness.url);
         // Absolute: cargo runs test binaries in the package's folder.
         let result = run_scenarios(name, &harness.url, &absolute(&dir)?, &[("GASLINE_E2E_CRON_URL", &cron)]);
@@ -228,6 +240,47 @@ pub fn e2e() -> Result<()> {
         result?;
     }
     two_cells(&gasline)
+}
+
+/// The harness's unit test of its cron schedules.
+const CRON_TEST: &str = "infra/cloudflare/harness/test/cron.test.mjs";
+
+/// Watches a harness starting on `port` from the outside, as a script that
+/// waits for `/healthz` and then places an order would (issue 11): polls
+/// `/healthz` until it answers 200 and then reads `/v1/stats` with the ops
+/// token of `dir/dev.env` at once, which must work (migrations and seeds
+/// applied). Before that, every answer must be a 503 (or no answer at all).
+fn watch_readiness(port: u16, dir: &Path) -> Result<std::thread::JoinHandle<Result<()>>> {
+    let ops = gasline_testkit::DevEnv::load(&dir.join("dev.env"))?
+        .require("GASLINE_OPS_TOKEN")?
+        .to_owned();
+    let base = format!("http://127.0.0.1:{port}");
+    Ok(std::thread::spawn(move || {
+        let client = gasline_testkit::Client::new(gasline_testkit::Loopback::new(&base, Duration::from_secs(5)));
+        let deadline = Instant::now() + up::HARNESS_START_TIMEOUT;
+        let mut closed = 0;
+        while Instant::now() < deadline {
+            match client.send(&gasline_testkit::Call::get("/healthz")) {
+                Err(_) => {}
+                Ok(reply) if reply.status == 503 => closed += 1,
+                Ok(reply) if reply.status == 200 => {
+                    let stats = client.get("/v1/stats", &ops)?;
+                    if stats.status != 200 {
+                        bail!(
+                            "/healthz answered 200, then GET /v1/stats answered {}: {}",
+                            stats.status,
+                            stats.text()
+                        );
+                    }
+                    eprintln!("readiness: /healthz answered 503 {closed} time(s), then 200 with the data in place");
+                    return Ok(());
+                }
+                Ok(reply) => bail!("/healthz answered {} while starting: {}", reply.status, reply.text()),
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        bail!("/healthz never answered 200")
+    }))
 }
 
 /// Two cells in one local workerd and the router in front (the harness's
