@@ -191,8 +191,9 @@ pub struct Scenario {
 
 // The runtime runs these with `tests/e2e/dispatch-config.json` (faulty:
 // `dispatch-config-faulty.json`) as its
-// `dispatch_config`: a 4 s acceptance timeout (so the timeout scenario takes
-// seconds), demo rider positions that never go stale, 1 s sweeper grace.
+// `dispatch_config`: a 4 s acceptance timeout and a 5 s pickup timeout (so
+// the timeout scenarios take seconds), demo rider positions that never go
+// stale, 1 s sweeper grace.
 
 /// Scenarios for a runtime without injected faults.
 pub fn healthy() -> Vec<Scenario> {
@@ -224,6 +225,14 @@ pub fn healthy() -> Vec<Scenario> {
         Scenario {
             name: "rider acceptance timeout reassigns",
             run: rider_timeout_reassigns,
+        },
+        Scenario {
+            name: "a rider who declines is replaced",
+            run: rider_declines,
+        },
+        Scenario {
+            name: "a rider who accepts and never loads is replaced, the stock kept",
+            run: missed_pickup_reassigns,
         },
     ]
 }
@@ -707,6 +716,89 @@ fn rider_timeout_reassigns(cx: &Context<'_>) -> Result<(), String> {
         status == 404,
         format!("the timed-out rider could still accept ({status})"),
     )?;
+    cancel(r, &id)
+}
+
+/// A signed order and its rider's token.
+fn signed_with_rider(cx: &Context<'_>, key: &str) -> Result<(String, String, String), String> {
+    let r = cx.remote;
+    let id = r.place(&OrderBody::new().item("YSP35.5", 1), &unique(key))?;
+    let order = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
+    let rider = order["rider_id"].as_str().unwrap_or_default().to_owned();
+    let token = cx.riders.get(&rider).ok_or("no token")?.clone();
+    Ok((id, rider, token))
+}
+
+/// Waits for the order to be signed for a rider other than `first`.
+fn signed_for_another(r: &Remote, id: &str, first: &str, limit: Duration) -> Result<Value, String> {
+    r.wait_for(id, limit, |o| {
+        o["state"] == "waybill_signed" && o["rider_id"].as_str().is_some_and(|x| x != first)
+    })
+}
+
+fn rider_declines(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let (id, first, token) = signed_with_rider(cx, "e2e-decline")?;
+    let (status, body) = r.post(&format!("/v1/orders/{id}/decline"), &token, "")?;
+    expect(
+        status == 200 && body["state"] == "source_allocated",
+        format!("decline answered {status}: {body}"),
+    )?;
+    signed_for_another(r, &id, &first, Duration::from_secs(30))?;
+    let (status, _) = r.get(&format!("/v1/orders/{id}"), &token)?;
+    expect(
+        status == 404,
+        format!("the rider who declined still reads the order ({status})"),
+    )?;
+    // The first waybill was voided for the decline, not for a timeout.
+    expect_void_reason(cx, &first, &id, "rider_declined")?;
+    cancel(r, &id)
+}
+
+/// Waits (10 s at most) for `rider`'s voided waybill of `order` to carry its
+/// signed void record, and checks the record's reason.
+fn expect_void_reason(cx: &Context<'_>, rider: &str, order: &str, reason: &str) -> Result<(), String> {
+    let token = cx.riders.get(rider).ok_or("no token")?;
+    let start = Instant::now();
+    loop {
+        let (status, inbox) = cx.remote.get(&format!("/v1/riders/{rider}/inbox"), token)?;
+        expect(status == 200, format!("inbox answered {status}"))?;
+        let entry = inbox["waybills"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|w| w["order_id"] == order && w["status"] == "void");
+        if let Some(record) = entry.map(|w| &w["void_record"]).filter(|r| !r.is_null()) {
+            return expect(
+                record["void"]["reason"] == reason,
+                format!("void reason {}, expected {reason}", record["void"]["reason"]),
+            );
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(format!("no signed void record for {order} in {rider}'s inbox: {inbox}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `tests/e2e/dispatch-config.json` gives a 5 s pickup deadline: a delayed
+/// `rider.timed_out` on Workers' queue, the outbox and its sweeper on Spin.
+fn missed_pickup_reassigns(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let (id, first, token) = signed_with_rider(cx, "e2e-pickup-missed")?;
+    let (status, body) = r.post(&format!("/v1/orders/{id}/accept"), &token, "")?;
+    expect(status == 200, format!("accept answered {status}: {body}"))?;
+    let accepted = r.order(&id)?;
+    expect(accepted["due_by"].is_i64(), format!("no pickup deadline: {accepted}"))?;
+    let next = signed_for_another(r, &id, &first, Duration::from_secs(30))?;
+    let states = timeline_states(&next);
+    expect(
+        states.iter().any(|s| s == "accepted") && states.last().is_some_and(|s| s == "waybill_signed"),
+        format!("{states:?}"),
+    )?;
+    let (status, _) = r.post(&format!("/v1/orders/{id}/pickup"), &token, r#"{"cylinders": []}"#)?;
+    expect(status == 404, format!("the released rider could still load ({status})"))?;
+    expect_void_reason(cx, &first, &id, "pickup_missed")?;
     cancel(r, &id)
 }
 

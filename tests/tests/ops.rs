@@ -200,6 +200,49 @@ fn a_deleted_token_stops_working_within_the_trust_window() {
     assert_eq!(world.get("/v1/stats", &ops).0, 401);
 }
 
+/// Rotation: the new token is issued, the old one given an expiry a grace
+/// period ahead; both work until then, then only the new one. A token past
+/// its expiry never works.
+#[test]
+fn a_rotated_token_works_until_its_expiry_and_not_after() {
+    use gasline_store::tokens::{self, Role};
+    let world = World::demo(91_358, 4);
+    let old = world.creds.ops.clone();
+    let old_id = old.split_once('.').expect("id.secret").0.to_owned();
+    assert_eq!(world.get("/v1/stats", &old).0, 200);
+    let now = world.system.now();
+    let sql = &world.system.services.sql;
+    futures::executor::block_on(gasline_ports::SqlStore::batch(
+        sql,
+        vec![
+            tokens::insert("ops-rotated", "fresh-secret", Role::Ops, "desk"),
+            tokens::expire(&old_id, now + 60_000),
+            tokens::insert("ops-lapsed", "old-secret", Role::Ops, "desk"),
+            tokens::expire("ops-lapsed", now - 1),
+        ],
+    ))
+    .expect("the rotation commits");
+    let new = "ops-rotated.fresh-secret";
+    assert_eq!(
+        world.get("/v1/stats", "ops-lapsed.old-secret").0,
+        401,
+        "expired before first use"
+    );
+    let clock = world.system.services.clock.as_manual().expect("a simulated clock");
+    clock.advance(30_000);
+    assert_eq!(world.get("/v1/stats", &old).0, 200, "inside the grace period");
+    assert_eq!(world.get("/v1/stats", new).0, 200);
+    clock.advance(29_000);
+    assert_eq!(world.get("/v1/stats", &old).0, 200, "a second before its expiry");
+    clock.advance(1_000);
+    assert_eq!(
+        world.get("/v1/stats", &old).0,
+        401,
+        "expired, though verified within the trust window"
+    );
+    assert_eq!(world.get("/v1/stats", new).0, 200);
+}
+
 #[test]
 fn the_migrate_route_applies_what_is_missing_and_is_safe_to_repeat() {
     let world = World::demo(31, 2);

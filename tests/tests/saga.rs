@@ -643,3 +643,160 @@ fn an_event_whose_instance_died_is_claimed_again_after_its_lease() {
     assert_eq!(world.handle(Consumer::Matching, &again), vec![Outcome::Ack]);
     assert_eq!(world.status(&id)["state"], "rider_assigned");
 }
+
+// --- Orders never wait forever (issue 11): the pickup and delivery
+// --- deadlines, the decline route, and the night rule at loading time,
+// --- all through the public API.
+
+const PICKUP_TIMEOUT_MS: i64 = 30 * 60_000;
+const DELIVERY_TIMEOUT_MS: i64 = 2 * 3_600_000;
+
+fn pickup_body(codes: &[&str]) -> String {
+    let cylinders: Vec<_> = codes
+        .iter()
+        .map(|code| serde_json::json!({"spec": "YSP35.5", "trace_code": code}))
+        .collect();
+    serde_json::json!({ "cylinders": cylinders }).to_string()
+}
+
+/// An order for one cylinder, signed and accepted by its rider; returns
+/// the order id and the rider.
+fn accepted_order(world: &World) -> (String, String) {
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
+    world.system.run_for(2_000);
+    let rider = world.status(&id)["rider_id"].as_str().unwrap().to_owned();
+    let (code, body) = world.post(&format!("/v1/orders/{id}/accept"), &world.rider_token(&rider), "");
+    assert_eq!(code, 200, "{body:#}");
+    (id, rider)
+}
+
+#[test]
+fn a_rider_who_accepts_and_never_loads_is_replaced_and_the_stock_waits() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 2);
+    let (id, first) = accepted_order(&world);
+    let status = world.status(&id);
+    assert_eq!(status["due_by"], world.system.now() + PICKUP_TIMEOUT_MS);
+    assert_eq!(status["overdue"], false);
+    // Terminals keep reporting positions; the deadline comes and goes.
+    world.system.run_for(PICKUP_TIMEOUT_MS - 10_000);
+    report_positions(&world);
+    world.system.run_for(20_000);
+    let status = world.status(&id);
+    assert_eq!(status["state"], "waybill_signed", "{status:#}");
+    let second = status["rider_id"].as_str().unwrap();
+    assert_ne!(second, first);
+    assert_eq!(world.rider_status(&first), ("available".to_owned(), None));
+    assert_eq!(
+        world.stock("st-test-01", "YSP35.5"),
+        (10, 1),
+        "still locked, for the next rider"
+    );
+    assert_eq!(
+        waybill_statuses(&world, &id),
+        [("void".to_owned(), true), ("issued".to_owned(), false)]
+    );
+    let states = timeline_states(&status);
+    assert_eq!(states[4..7], ["accepted", "source_allocated", "rider_assigned"]);
+    let (_, inbox) = world.get(&format!("/v1/riders/{first}/inbox"), &world.rider_token(&first));
+    let record = &inbox["waybills"][0]["void_record"]["void"];
+    assert_eq!(record["reason"], "pickup_missed", "{inbox:#}");
+    assert_eq!(
+        world
+            .post(
+                &format!("/v1/orders/{id}/pickup"),
+                &world.rider_token(&first),
+                &pickup_body(&["LPG00000001"])
+            )
+            .0,
+        404
+    );
+}
+
+#[test]
+fn a_delivery_past_its_deadline_is_flagged_overdue_and_stays_with_its_rider() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 1);
+    let (id, rider) = accepted_order(&world);
+    let token = world.rider_token(&rider);
+    let (code, body) = world.post(
+        &format!("/v1/orders/{id}/pickup"),
+        &token,
+        &pickup_body(&["LPG00000001"]),
+    );
+    assert_eq!((code, &body["state"]), (200, &"picked_up".into()), "{body:#}");
+    assert_eq!(world.status(&id)["due_by"], world.system.now() + DELIVERY_TIMEOUT_MS);
+    world.system.run_for(DELIVERY_TIMEOUT_MS + 5_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (&status["state"], &status["overdue"]),
+        (&"picked_up".into(), &true.into()),
+        "{status:#}"
+    );
+    assert_eq!(status["rider_id"], rider.as_str());
+    let overdue = world.query(sql!(
+        "SELECT COUNT(*) AS n FROM outbox WHERE order_id = ?1 AND topic = 'order.delivery_overdue'",
+        id.as_str()
+    ));
+    assert_eq!(overdue[0].int("n").unwrap(), 1, "announced once");
+    // Late is still allowed to arrive.
+    assert_eq!(world.post(&format!("/v1/orders/{id}/deliver"), &token, "").0, 200);
+    let status = world.status(&id);
+    assert_eq!(
+        (&status["state"], &status["due_by"], &status["overdue"]),
+        (&"delivered".into(), &serde_json::Value::Null, &false.into())
+    );
+}
+
+#[test]
+fn a_rider_declines_and_matching_finds_the_next() {
+    let world = one_station(NOON_SHANGHAI, 10, false, 2);
+    let id = world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
+    world.system.run_for(2_000);
+    let first = world.status(&id)["rider_id"].as_str().unwrap().to_owned();
+    let token = world.rider_token(&first);
+    // Someone else's decline, or a body, is refused and changes nothing.
+    let (other, other_token) = world.creds.riders.iter().find(|(r, _)| *r != first).cloned().unwrap();
+    assert_eq!(world.post(&format!("/v1/orders/{id}/decline"), &other_token, "").0, 404);
+    let refused = world.post(&format!("/v1/orders/{id}/decline"), &token, r#"{"why": 1}"#);
+    assert_eq!(refused.0, 422, "{:#}", refused.1);
+    let (code, body) = world.post(&format!("/v1/orders/{id}/decline"), &token, "");
+    assert_eq!((code, &body["state"]), (200, &"source_allocated".into()), "{body:#}");
+    assert_eq!(world.rider_status(&first), ("available".to_owned(), None));
+    world.system.run_for(2_000);
+    let status = world.status(&id);
+    assert_eq!(
+        (&status["state"], &status["rider_id"]),
+        (&"waybill_signed".into(), &other.as_str().into()),
+        "{status:#}"
+    );
+    assert_eq!(world.stock("st-test-01", "YSP35.5"), (10, 1));
+    assert_eq!(
+        world.post(&format!("/v1/orders/{id}/decline"), &token, "").0,
+        404,
+        "no longer on it"
+    );
+}
+
+#[test]
+fn loading_after_nightfall_at_an_unmonitored_station_rejects_and_undoes_everything() {
+    // Allocated at 21:50, ten minutes before the night begins (22:00).
+    let evening = NOON_SHANGHAI + (9 * 60 + 50) * 60_000;
+    let world = one_station(evening, 10, false, 1);
+    let (id, rider) = accepted_order(&world);
+    world.system.run_for(15 * 60_000);
+    let token = world.rider_token(&rider);
+    let (code, body) = world.post(
+        &format!("/v1/orders/{id}/pickup"),
+        &token,
+        &pickup_body(&["LPG00000001"]),
+    );
+    assert_eq!((code, &body["state"]), (200, &"rejected".into()), "{body:#}");
+    let status = world.status(&id);
+    assert_eq!(status["reason"], "night_safety");
+    assert_eq!(
+        world.stock("st-test-01", "YSP35.5"),
+        (10, 0),
+        "nothing loaded, the lock released"
+    );
+    assert_eq!(world.rider_status(&rider), ("available".to_owned(), None));
+    assert_eq!(waybill_statuses(&world, &id)[0].0, "void");
+}

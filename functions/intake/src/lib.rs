@@ -21,7 +21,7 @@ use gasline_core::geo::GeoPoint;
 use gasline_core::order::{self as core_order, Customer, Input, Order, Stamp};
 use gasline_core::types::{Address, CancelReason, Items, Note, OrderId, PersonName, Phone};
 use gasline_http::{
-    Call, Endpoint, Problem, Request, Response, authenticate, change_order, json, misdirected, read_json,
+    Call, CommandFacts, Endpoint, Problem, Request, Response, authenticate, change_order, json, misdirected, read_json,
     read_optional_json, respond,
 };
 use gasline_ports::{Ports, SqlStore, StoreError, sql};
@@ -201,5 +201,5 @@ async fn cancel_order(request: &Request, id: &str, ports: &impl Ports) -> Result
     let body: CancelRequest = read_optional_json(request)?;
     let note = body.reason.map(Note::from);
     let input = Input::Cancel { note: note.as_ref() };
-    change_order(ports, &principal, id, input).await
+    change_order(ports, &principal, id, input, CommandFacts::None).await
 }

@@ -160,7 +160,7 @@ impl MatchingFacts {
         let input = match event.kind {
             EventType::OrderCreated => Input::Created(event),
             EventType::MatchRetry => Input::MatchRetry(event),
-            _ => Input::AcceptDeadline(event),
+            _ => Input::RiderDeadline(event),
         };
         let id = ports.new_id();
         let stamp = Stamp {

@@ -40,6 +40,7 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
         E::OrderStatus => orders::status(request, id, ports).await,
         E::OrderWaybill => orders::waybill(request, id, ports).await,
         E::Accept => orders::accept(request, id, ports).await,
+        E::Decline => orders::decline(request, id, ports).await,
         E::Pickup => orders::pickup(request, id, ports).await,
         E::Deliver => orders::deliver(request, id, ports).await,
         E::RiderInbox => riders::inbox(request, id, ports).await,

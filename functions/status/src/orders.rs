@@ -1,10 +1,11 @@
 //! Order status for the app, the rider and ops, the signed waybill, and the
-//! rider's progress commands (accept, pickup, deliver).
+//! rider's progress commands (accept, decline, pickup, deliver).
 
 use gasline_core::order::{Cylinder, Input};
 use gasline_core::sla::STEPS;
 use gasline_http::{
-    Problem, Request, Response, authenticate, change_order, json, read_json, read_optional_json, visible_order,
+    CommandFacts, Problem, Request, Response, authenticate, change_order, json, read_json, read_optional_json,
+    visible_order,
 };
 use gasline_ports::Ports;
 use gasline_store::order;
@@ -50,6 +51,8 @@ pub(crate) async fn status(request: &Request, id: &str, ports: &impl Ports) -> R
         "rider_id": order.rider_id,
         "waybill_id": order.waybill_id,
         "accept_deadline": order.accept_deadline,
+        "due_by": order.due_by,
+        "overdue": order.due_by.is_some_and(|due| due < ports.now()),
         "created_at": order.created_at,
         "updated_at": order.updated_at,
         "traceparent": order.traceparent,
@@ -90,7 +93,18 @@ pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> R
     let input = Input::Accept {
         rider: &principal.subject,
     };
-    change_order(ports, &principal, id, input).await
+    change_order(ports, &principal, id, input, CommandFacts::None).await
+}
+
+/// `POST /v1/orders/{id}/decline`: the rider on the order turns it down
+/// before loading; matching finds the next rider, the stock stays locked.
+pub(crate) async fn decline(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    let principal = authenticate(ports, request, &[Role::Rider]).await?;
+    let _: Empty = read_optional_json(request)?;
+    let input = Input::Decline {
+        rider: &principal.subject,
+    };
+    change_order(ports, &principal, id, input, CommandFacts::None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,7 +115,9 @@ struct Pickup {
 
 /// `POST /v1/orders/{id}/pickup`: the rider loaded the cylinders; their
 /// trace codes must match the order's items exactly (the core's
-/// [`gasline_core::order::check_pickup`]). Settles the stock.
+/// [`gasline_core::order::check_pickup`]). Settles the stock — unless the
+/// night rule forbids loading at the order's station now, in which case
+/// the order is rejected (`night_safety`) and everything undone.
 pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let body: Pickup = read_json(request)?;
@@ -109,7 +125,7 @@ pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> R
         rider: &principal.subject,
         cylinders: &body.cylinders,
     };
-    change_order(ports, &principal, id, input).await
+    change_order(ports, &principal, id, input, CommandFacts::Station).await
 }
 
 /// `POST /v1/orders/{id}/deliver`: handed over; the rider is free again.
@@ -119,5 +135,5 @@ pub(crate) async fn deliver(request: &Request, id: &str, ports: &impl Ports) -> 
     let input = Input::Deliver {
         rider: &principal.subject,
     };
-    change_order(ports, &principal, id, input).await
+    change_order(ports, &principal, id, input, CommandFacts::None).await
 }

@@ -24,8 +24,16 @@ pub struct Config {
     pub rider_speed_mps: f64,
     /// A rider must accept a task within this long (ms).
     pub accept_timeout_ms: i64,
-    /// After this many acceptance timeouts on one order, the order fails.
+    /// After this many riders dropped out of one order (acceptance timeout,
+    /// decline, missed pickup), the order fails.
     pub max_rider_timeouts: u32,
+    /// A rider who accepted must load the cylinders within this long (ms);
+    /// past it the rider is released and another found, the stock kept.
+    pub pickup_timeout_ms: i64,
+    /// Loaded cylinders must be handed over within this long (ms); past it
+    /// the order is flagged overdue (`order.delivery_overdue`) for the
+    /// dispatch desk: the cylinders are on the road, nothing is undone.
+    pub delivery_timeout_ms: i64,
     /// When no rider is free, matching tries again after this delay (s)…
     pub match_retry_delay_s: u32,
     /// …up to this many times before rejecting the order.
@@ -79,6 +87,8 @@ impl Default for Config {
             rider_speed_mps: 5.5,
             accept_timeout_ms: 90_000,
             max_rider_timeouts: 3,
+            pickup_timeout_ms: 30 * 60_000,
+            delivery_timeout_ms: 2 * 3_600_000,
             match_retry_delay_s: 5,
             max_match_retries: 6,
             outbox_redeliver_ms: 5_000,
@@ -125,6 +135,11 @@ impl Config {
         } else {
             minute_of_day >= start || minute_of_day < end
         }
+    }
+
+    /// Is it night, local time, at `now` (ms since the epoch)?
+    pub fn is_night_at(&self, now: crate::Millis) -> bool {
+        self.is_night(crate::time::local_minute_of_day(now, self.utc_offset_minutes))
     }
 }
 

@@ -64,6 +64,7 @@ event_types! {
     OrderAccepted = "order.accepted" => None,
     OrderPickedUp = "order.picked_up" => None,
     OrderDelivered = "order.delivered" => None,
+    DeliveryOverdue = "order.delivery_overdue" => None,
     WaybillVoided = "waybill.voided" => Some(Consumer::Signing),
 }
 
@@ -97,6 +98,20 @@ pub struct Payload {
     pub waybill_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which deadline a `rider.timed_out` is for; absent: acceptance (as
+    /// every one written before the pickup and delivery deadlines was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+}
+
+/// The rider's deadlines, each a `rider.timed_out` scheduled when its clock
+/// starts: accept the task, load the cylinders, hand them over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deadline {
+    Accept,
+    Pickup,
+    Delivery,
 }
 
 /// What travels on the queue.

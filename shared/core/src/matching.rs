@@ -122,7 +122,7 @@ impl Rejection {
 /// The night safety rule: LPG is not loaded or unloaded at night at stations
 /// without active monitoring (window and zone from [`Config`]).
 pub fn night_rule_allows(station: &StationCandidate, now: Millis, config: &Config) -> bool {
-    station.monitored || !config.is_night(local_minute_of_day(now, config.utc_offset_minutes))
+    station.monitored || !config.is_night_at(now)
 }
 
 /// Stations that may serve `items` for a customer at `customer`, or why none.

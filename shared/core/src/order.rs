@@ -29,9 +29,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Millis;
 use crate::config::Config;
-use crate::event::{Envelope, EventType, Payload};
+use crate::event::{Deadline, Envelope, EventType, Payload};
 use crate::geo::GeoPoint;
-use crate::matching::{Conditions, Rejection, RiderCandidate, StationCandidate, TrafficFactor, choose, rank_riders};
+use crate::matching::{
+    Conditions, Rejection, RiderCandidate, StationCandidate, TrafficFactor, choose, night_rule_allows, rank_riders,
+};
 use crate::signature::WaybillSigner;
 use crate::state::{OrderEvent, OrderState, next_state};
 use crate::time::rfc3339;
@@ -63,6 +65,8 @@ pub enum Reason {
     RiderTimeout,
     /// The assigned rider declined the task (a waybill's void reason).
     RiderDeclined,
+    /// The rider accepted and did not load in time (a waybill's void reason).
+    PickupMissed,
     /// Too many riders timed out on this order.
     RiderTimeoutLimit,
     /// No usable signing key.
@@ -83,6 +87,7 @@ impl Reason {
         let fixed = [
             Reason::RiderTimeout,
             Reason::RiderDeclined,
+            Reason::PickupMissed,
             Reason::RiderTimeoutLimit,
             Reason::SigningFailed,
             Reason::CancelledByCustomer,
@@ -120,6 +125,7 @@ impl fmt::Display for Reason {
             Reason::Rejected(r) => f.write_str(r.as_str()),
             Reason::RiderTimeout => f.write_str("rider_timeout"),
             Reason::RiderDeclined => f.write_str("rider_declined"),
+            Reason::PickupMissed => f.write_str("pickup_missed"),
             Reason::RiderTimeoutLimit => f.write_str("rider_timeout_limit"),
             Reason::SigningFailed => f.write_str("signing_failed"),
             Reason::DeadLetter(kind) => write!(f, "dead_letter: {}", kind.topic()),
@@ -161,6 +167,10 @@ pub struct OrderFields {
     /// Riders that timed out on (or declined) this order; never asked again.
     pub excluded_riders: Vec<RiderId>,
     pub accept_deadline: Option<Millis>,
+    /// When the rider must have loaded the cylinders (`accepted`) or handed
+    /// them over (`picked_up`); exactly in those two states. Past it in
+    /// `picked_up`, the order is overdue.
+    pub due_by: Option<Millis>,
     pub reason: Option<Reason>,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -193,8 +203,9 @@ pub struct NewOrder {
 /// The invariants every stored order satisfies: which references each state
 /// holds. A station from allocation on; a rider while assigned and after
 /// (terminal states keep what they had, for the record); a waybill from
-/// signing on; an acceptance deadline exactly while one runs; a reason on
-/// every rejected, cancelled or failed order.
+/// signing on; an acceptance deadline exactly while one runs, and a pickup
+/// or delivery deadline (`due_by`) exactly in `accepted` and `picked_up`; a
+/// reason on every rejected, cancelled or failed order.
 pub fn check(o: &OrderFields) -> Result<(), Invalid> {
     use OrderState as S;
     let has = (
@@ -210,7 +221,7 @@ pub fn check(o: &OrderFields) -> Result<(), Invalid> {
         S::WaybillSigned => has == (true, true, true, true),
         S::Accepted | S::PickedUp | S::Delivered => has == (true, true, true, false),
         S::Rejected | S::Cancelled | S::Failed => !has.3 && o.reason.is_some(),
-    };
+    } && o.due_by.is_some() == matches!(o.state, S::Accepted | S::PickedUp);
     if !ok {
         return Err(Invalid::new(
             "order",
@@ -255,6 +266,7 @@ impl Order {
             rider_timeouts: 0,
             excluded_riders: Vec::new(),
             accept_deadline: None,
+            due_by: None,
             reason: None,
             created_at: at.now,
             updated_at: at.now,
@@ -286,7 +298,14 @@ impl Order {
             T::OrderCreated => self.state == S::Received,
             T::MatchRetry => self.state == S::SourceAllocated && same_version,
             T::RiderAssigned => self.state == S::RiderAssigned && same_assignment,
-            T::RiderTimedOut => matches!(self.state, S::RiderAssigned | S::WaybillSigned) && same_assignment,
+            T::RiderTimedOut => {
+                let state = match event.payload.deadline.unwrap_or(Deadline::Accept) {
+                    Deadline::Accept => matches!(self.state, S::RiderAssigned | S::WaybillSigned),
+                    Deadline::Pickup => self.state == S::Accepted,
+                    Deadline::Delivery => self.state == S::PickedUp,
+                };
+                state && same_assignment
+            }
             // Notifications and the void record never hold an order up.
             _ => false,
         }
@@ -414,8 +433,9 @@ pub enum Input<'a> {
     /// `match.retry`: still no rider at the order's station (facts: that
     /// station, riders near it).
     MatchRetry(&'a Envelope),
-    /// `rider.timed_out`: the acceptance deadline passed (facts as for a retry).
-    AcceptDeadline(&'a Envelope),
+    /// `rider.timed_out`: the acceptance, pickup or delivery deadline the
+    /// payload names passed (facts as for a retry).
+    RiderDeadline(&'a Envelope),
     /// `rider.assigned`: sign the waybill with `signer`, or say why there is
     /// no usable key (facts: the order's station and rider).
     Sign {
@@ -424,9 +444,11 @@ pub enum Input<'a> {
     },
     /// The assigned rider takes the task.
     Accept { rider: &'a str },
-    /// The assigned rider turns the task down (facts as for a retry).
+    /// The assigned rider turns the task down, before loading (no facts:
+    /// the search goes back to matching).
     Decline { rider: &'a str },
-    /// The rider loaded these cylinders.
+    /// The rider loaded these cylinders (facts: the order's station, for
+    /// the night rule; without it the station counts as unmonitored).
     Pickup { rider: &'a str, cylinders: &'a [Cylinder] },
     /// The rider handed the cylinders over.
     Deliver { rider: &'a str },
@@ -524,6 +546,8 @@ pub enum Outcome {
     RetryScheduled,
     /// A deadline delivered early was put back for the time left.
     Early,
+    /// The delivery deadline passed with the cylinders on the road: announced.
+    Overdue,
     Signed,
     VoidSigned,
     Progressed(OrderState),
@@ -545,6 +569,7 @@ impl fmt::Display for Outcome {
             Outcome::Assigned => f.write_str("assigned"),
             Outcome::RetryScheduled => f.write_str("retry_scheduled"),
             Outcome::Early => f.write_str("early"),
+            Outcome::Overdue => f.write_str("overdue"),
             Outcome::Signed => f.write_str("signed"),
             Outcome::VoidSigned => f.write_str("void_signed"),
             Outcome::Progressed(state) => f.write_str(state.as_str()),
@@ -680,13 +705,16 @@ pub fn decide(
             let attempt = event.payload.attempt.unwrap_or(1);
             assign_or_retry(&mut draft, attempt, facts, config)
         }
-        Input::AcceptDeadline(event) if order.is_live(event) => accept_deadline(&mut draft, event, facts, config),
+        Input::RiderDeadline(event) if order.is_live(event) => rider_deadline(&mut draft, event, facts, config),
         Input::Sign { event, signer } if order.is_live(event) => sign(&mut draft, signer, facts),
         Input::DeadLetter(event) => {
             draft.effects.push(Effect::BuryEvent {
                 event_id: event.id.clone(),
             });
-            if order.is_live(event) {
+            // A live event fails the order, where anything can still fail
+            // it: a delivery deadline given up on leaves the cylinders
+            // with their rider.
+            if order.is_live(event) && next_state(order.state, OrderEvent::Failed).is_some() {
                 close(&mut draft, OrderEvent::Failed, Reason::DeadLetter(event.kind))
             } else {
                 return Ok(Decision {
@@ -695,7 +723,7 @@ pub fn decide(
                 });
             }
         }
-        Input::Created(_) | Input::MatchRetry(_) | Input::AcceptDeadline(_) | Input::Sign { .. } => {
+        Input::Created(_) | Input::MatchRetry(_) | Input::RiderDeadline(_) | Input::Sign { .. } => {
             return Ok(Decision::nothing(order, at.now, Outcome::Stale));
         }
         Input::Accept { rider } => {
@@ -703,11 +731,12 @@ pub fn decide(
             progress(&mut draft, Command::Accept, OrderEvent::RiderAccepted, rider)?;
             draft.order.accept_deadline = None;
             draft.emit(EventType::OrderAccepted, rider_payload(order));
+            start_deadline(&mut draft, Deadline::Pickup, config.pickup_timeout_ms);
             Outcome::Progressed(OrderState::Accepted)
         }
         Input::Decline { rider } => {
             assigned(order, rider)?;
-            if !matches!(order.state, OrderState::RiderAssigned | OrderState::WaybillSigned) {
+            if next_state(order.state, OrderEvent::RiderDeclined).is_none() {
                 return Err(Refusal::NotNow {
                     command: Command::Decline,
                     state: order.state,
@@ -717,24 +746,36 @@ pub fn decide(
                 &mut draft,
                 OrderEvent::RiderDeclined,
                 Reason::RiderDeclined,
-                facts,
+                Search::Later,
                 config,
             )
         }
         Input::Pickup { rider, cylinders } => {
             check_pickup(&order.items, cylinders)?;
             assigned(order, rider)?;
+            if order.state == OrderState::Accepted && !loading_allowed(order, facts, draft.now, config) {
+                // Safety first: nothing is loaded, everything is undone, and
+                // the rider's answer says the order is rejected.
+                let outcome = close(
+                    &mut draft,
+                    OrderEvent::Rejected,
+                    Reason::Rejected(Rejection::NightSafety),
+                );
+                return Ok(draft.finish(outcome));
+            }
             progress(&mut draft, Command::Pickup, OrderEvent::PickedUp, rider)?;
             draft.effects.push(Effect::SettleStock);
             draft.effects.push(Effect::RecordPickup {
                 cylinders: cylinders.to_vec(),
             });
             draft.emit(EventType::OrderPickedUp, rider_payload(order));
+            start_deadline(&mut draft, Deadline::Delivery, config.delivery_timeout_ms);
             Outcome::Progressed(OrderState::PickedUp)
         }
         Input::Deliver { rider } => {
             assigned(order, rider)?;
             progress(&mut draft, Command::Deliver, OrderEvent::Delivered, rider)?;
+            draft.order.due_by = None;
             if let Some(r) = order.rider_id.clone() {
                 draft.effects.push(Effect::FreeRider { rider: r });
             }
@@ -989,28 +1030,92 @@ fn assign_or_retry(draft: &mut Draft<'_>, attempt: u32, facts: &Facts<'_>, confi
     }
 }
 
-/// `rider.timed_out`: past the deadline, the rider drops out; delivered
-/// early, the deadline is put back for the time left.
-fn accept_deadline(draft: &mut Draft<'_>, event: &Envelope, facts: &Facts<'_>, config: &Config) -> Outcome {
-    let deadline = draft.order.accept_deadline;
+/// `rider.timed_out`: the deadline its payload names passed. Delivered
+/// early (a queue that ignores delays, clock skew), it is put back for the
+/// time left rather than spent or dropped. Past the acceptance or pickup
+/// deadline the rider drops out and matching looks for the next one at once;
+/// past the delivery deadline the order is announced overdue, once, and
+/// stays with its rider.
+fn rider_deadline(draft: &mut Draft<'_>, event: &Envelope, facts: &Facts<'_>, config: &Config) -> Outcome {
+    let kind = event.payload.deadline.unwrap_or(Deadline::Accept);
+    let deadline = match kind {
+        Deadline::Accept => draft.order.accept_deadline,
+        Deadline::Pickup | Deadline::Delivery => draft.order.due_by,
+    };
     if deadline.is_none_or(|d| d > draft.now) {
-        // A queue that ignores delays, or clock skew: rather than spend
-        // queue retries on it or drop a live deadline, re-arm it.
         let left = deadline.map_or(0, |d| d - draft.now);
         draft.schedule(EventType::RiderTimedOut, event.payload.clone(), left);
         return Outcome::Early;
     }
-    rider_dropped_out(draft, OrderEvent::RiderTimedOut, Reason::RiderTimeout, facts, config)
+    match kind {
+        Deadline::Accept => rider_dropped_out(
+            draft,
+            OrderEvent::RiderTimedOut,
+            Reason::RiderTimeout,
+            Search::Now(facts),
+            config,
+        ),
+        Deadline::Pickup => rider_dropped_out(
+            draft,
+            OrderEvent::PickupMissed,
+            Reason::PickupMissed,
+            Search::Now(facts),
+            config,
+        ),
+        Deadline::Delivery => {
+            let payload = Payload {
+                rider_id: draft.order.rider_id.clone(),
+                station_id: draft.order.station_id.clone(),
+                ..Payload::default()
+            };
+            draft.emit(EventType::DeliveryOverdue, payload);
+            Outcome::Overdue
+        }
+    }
 }
 
-/// The assigned rider timed out or declined: past the limit the order
-/// fails; otherwise the rider is freed and excluded, the waybill voided,
-/// the stock kept, and matching looks for the next rider at once.
+/// Where the next rider comes from after one drops out.
+enum Search<'f, 'a> {
+    /// Matching has the facts: assign the next rider in the same decision.
+    Now(&'f Facts<'a>),
+    /// A rider command has none: hand the search to matching (a
+    /// `match.retry` due at once, with the full number of retries).
+    Later,
+}
+
+/// Starts the rider's clock for `deadline`: `due_by` and the
+/// `rider.timed_out` that checks it.
+fn start_deadline(draft: &mut Draft<'_>, deadline: Deadline, after_ms: Millis) {
+    draft.order.due_by = Some(draft.now + after_ms);
+    let payload = Payload {
+        rider_id: draft.order.rider_id.clone(),
+        station_id: draft.order.station_id.clone(),
+        assignment: Some(draft.order.assignment),
+        deadline: Some(deadline),
+        ..Payload::default()
+    };
+    draft.schedule(EventType::RiderTimedOut, payload, after_ms);
+}
+
+/// The night rule again at loading time (allocation checked it when the
+/// order was placed; the night may have begun since). Without the
+/// station's row the station counts as unmonitored.
+fn loading_allowed(order: &Order, facts: &Facts<'_>, now: Millis, config: &Config) -> bool {
+    let station = facts.stations.iter().find(|s| Some(&s.id) == order.station_id.as_ref());
+    match station {
+        Some(station) => night_rule_allows(station, now, config),
+        None => !config.is_night_at(now),
+    }
+}
+
+/// The assigned rider timed out, declined or missed the pickup: past the
+/// limit the order fails; otherwise the rider is freed and excluded, the
+/// waybill voided, the stock kept, and the next rider searched for.
 fn rider_dropped_out(
     draft: &mut Draft<'_>,
     event: OrderEvent,
     void_reason: Reason,
-    facts: &Facts<'_>,
+    search: Search<'_, '_>,
     config: &Config,
 ) -> Outcome {
     let rider = draft.order.rider_id.clone();
@@ -1030,8 +1135,19 @@ fn rider_dropped_out(
     draft.order.rider_id = None;
     draft.order.waybill_id = None;
     draft.order.rider_timeouts += 1;
-    // A fresh search: the full number of retries is available again.
-    assign_or_retry(draft, 0, facts, config)
+    match search {
+        // A fresh search: the full number of retries is available again.
+        Search::Now(facts) => assign_or_retry(draft, 0, facts, config),
+        Search::Later => {
+            let payload = Payload {
+                attempt: Some(0),
+                station_id: draft.order.station_id.clone(),
+                ..Payload::default()
+            };
+            draft.emit(EventType::MatchRetry, payload);
+            Outcome::RetryScheduled
+        }
+    }
 }
 
 /// Step 3 (`rider.assigned`): build the waybill, sign it, put it in the
@@ -1136,6 +1252,7 @@ fn compensate(draft: &mut Draft<'_>, list: &[Compensation], reason: &Reason) {
                     draft.effects.push(Effect::FreeRider { rider });
                 }
                 draft.order.accept_deadline = None;
+                draft.order.due_by = None;
             }
             Compensation::VoidWaybill => {
                 draft.effects.push(Effect::VoidWaybill { reason: reason.clone() });

@@ -39,14 +39,19 @@ pub enum OrderEvent {
     /// The rider did not accept in time: rider freed, waybill voided, the
     /// stock stays locked and matching looks for another rider.
     RiderTimedOut,
-    /// The rider turned the task down: as for a timeout, at once.
+    /// The rider turned the task down (before pickup): as for a timeout,
+    /// at once.
     RiderDeclined,
+    /// The rider accepted and did not load the cylinders in time: as for an
+    /// acceptance timeout (rider freed, waybill voided, stock kept).
+    PickupMissed,
     /// The order cannot be served (no stock, out of area, night rule, no rider).
     Rejected,
     /// The customer cancelled before pickup.
     Cancelled,
     /// A step could not complete; everything done so far was compensated.
-    /// Only before acceptance: after it, no saga step is pending.
+    /// Only before pickup: after it, the cylinders are on the road and a
+    /// person deals with what goes wrong.
     Failed,
 }
 
@@ -94,7 +99,7 @@ impl OrderState {
 }
 
 impl OrderEvent {
-    pub const ALL: [OrderEvent; 11] = [
+    pub const ALL: [OrderEvent; 12] = [
         E::SourceAllocated,
         E::RiderAssigned,
         E::WaybillSigned,
@@ -103,6 +108,7 @@ impl OrderEvent {
         E::Delivered,
         E::RiderTimedOut,
         E::RiderDeclined,
+        E::PickupMissed,
         E::Rejected,
         E::Cancelled,
         E::Failed,
@@ -121,12 +127,17 @@ pub const TRANSITIONS: &[(OrderState, OrderEvent, OrderState)] = &[
     // Acceptance timeout: back to looking for a rider (stock stays locked).
     (S::RiderAssigned, E::RiderTimedOut, S::SourceAllocated),
     (S::WaybillSigned, E::RiderTimedOut, S::SourceAllocated),
-    // The rider declines: the same rewind, without waiting for the deadline.
+    // The rider declines: the same rewind, without waiting for the deadline
+    // (also after accepting, until the cylinders are loaded).
     (S::RiderAssigned, E::RiderDeclined, S::SourceAllocated),
     (S::WaybillSigned, E::RiderDeclined, S::SourceAllocated),
-    // Cannot be served at all.
+    (S::Accepted, E::RiderDeclined, S::SourceAllocated),
+    // Pickup deadline: the rider who accepted never loaded; the same rewind.
+    (S::Accepted, E::PickupMissed, S::SourceAllocated),
+    // Cannot be served at all (at pickup: the night rule forbids loading).
     (S::Received, E::Rejected, S::Rejected),
     (S::SourceAllocated, E::Rejected, S::Rejected),
+    (S::Accepted, E::Rejected, S::Rejected),
     // The customer may cancel until the cylinders leave the station.
     (S::Received, E::Cancelled, S::Cancelled),
     (S::SourceAllocated, E::Cancelled, S::Cancelled),
@@ -134,11 +145,13 @@ pub const TRANSITIONS: &[(OrderState, OrderEvent, OrderState)] = &[
     (S::WaybillSigned, E::Cancelled, S::Cancelled),
     (S::Accepted, E::Cancelled, S::Cancelled),
     // A step could not complete (dead letter, signing failure, reassignment
-    // limit). After acceptance no saga step is pending, so nothing fails it.
+    // limit, the pickup deadline's event given up on). After pickup nothing
+    // automatic fails an order: the cylinders are with the rider.
     (S::Received, E::Failed, S::Failed),
     (S::SourceAllocated, E::Failed, S::Failed),
     (S::RiderAssigned, E::Failed, S::Failed),
     (S::WaybillSigned, E::Failed, S::Failed),
+    (S::Accepted, E::Failed, S::Failed),
 ];
 
 /// The state after `event`, or `None` when the table does not allow it.
@@ -165,13 +178,17 @@ mod tests {
                 (S::WaybillSigned, E::RiderAccepted) => Some(S::Accepted),
                 (S::Accepted, E::PickedUp) => Some(S::PickedUp),
                 (S::PickedUp, E::Delivered) => Some(S::Delivered),
-                (S::RiderAssigned | S::WaybillSigned, E::RiderTimedOut | E::RiderDeclined) => Some(S::SourceAllocated),
-                (S::Received | S::SourceAllocated, E::Rejected) => Some(S::Rejected),
+                (S::RiderAssigned | S::WaybillSigned, E::RiderTimedOut) => Some(S::SourceAllocated),
+                (S::RiderAssigned | S::WaybillSigned | S::Accepted, E::RiderDeclined) => Some(S::SourceAllocated),
+                (S::Accepted, E::PickupMissed) => Some(S::SourceAllocated),
+                (S::Received | S::SourceAllocated | S::Accepted, E::Rejected) => Some(S::Rejected),
                 (
                     S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted,
                     E::Cancelled,
                 ) => Some(S::Cancelled),
-                (S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned, E::Failed) => Some(S::Failed),
+                (S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted, E::Failed) => {
+                    Some(S::Failed)
+                }
                 _ => None,
             }
         };

@@ -48,6 +48,7 @@ pub enum Endpoint {
     OrderStatus,
     OrderWaybill,
     Accept,
+    Decline,
     Pickup,
     Deliver,
     RiderInbox,
@@ -116,6 +117,7 @@ const fn route(
 const SMALL: Limit = Limit::Bytes(1024);
 
 /// The API: every route, the one table admission and routing read.
+#[rustfmt::skip]
 pub static ROUTES: &[Route] = {
     use Access::{Public, Token};
     use Body::{Json, None, OptionalJson};
@@ -129,80 +131,18 @@ pub static ROUTES: &[Route] = {
         route(E::Sweep, Method::POST, "/v1/ops/sweep", Status, None, Token),
         route(E::Migrate, Method::POST, "/v1/ops/migrate", Status, None, Token),
         route(E::Keys, Method::GET, "/v1/keys", Status, None, Public),
-        route(
-            E::VerifyWaybill,
-            Method::POST,
-            "/v1/waybills/verify",
-            Status,
-            Json(Configured),
-            Public,
-        ),
-        route(
-            E::PlaceOrder,
-            Method::POST,
-            "/v1/orders",
-            Intake,
-            Json(Configured),
-            Token,
-        ),
-        route(
-            E::CancelOrder,
-            Method::POST,
-            "/v1/orders/{id}/cancel",
-            Intake,
-            OptionalJson(Configured),
-            Token,
-        ),
+        route(E::VerifyWaybill, Method::POST, "/v1/waybills/verify", Status, Json(Configured), Public),
+        route(E::PlaceOrder, Method::POST, "/v1/orders", Intake, Json(Configured), Token),
+        route(E::CancelOrder, Method::POST, "/v1/orders/{id}/cancel", Intake, OptionalJson(Configured), Token),
         route(E::OrderStatus, Method::GET, "/v1/orders/{id}", Status, None, Token),
-        route(
-            E::OrderWaybill,
-            Method::GET,
-            "/v1/orders/{id}/waybill",
-            Status,
-            None,
-            Token,
-        ),
-        route(
-            E::Accept,
-            Method::POST,
-            "/v1/orders/{id}/accept",
-            Status,
-            OptionalJson(SMALL),
-            Token,
-        ),
-        route(
-            E::Pickup,
-            Method::POST,
-            "/v1/orders/{id}/pickup",
-            Status,
-            Json(Configured),
-            Token,
-        ),
-        route(
-            E::Deliver,
-            Method::POST,
-            "/v1/orders/{id}/deliver",
-            Status,
-            OptionalJson(SMALL),
-            Token,
-        ),
+        route(E::OrderWaybill, Method::GET, "/v1/orders/{id}/waybill", Status, None, Token),
+        route(E::Accept, Method::POST, "/v1/orders/{id}/accept", Status, OptionalJson(SMALL), Token),
+        route(E::Decline, Method::POST, "/v1/orders/{id}/decline", Status, OptionalJson(SMALL), Token),
+        route(E::Pickup, Method::POST, "/v1/orders/{id}/pickup", Status, Json(Configured), Token),
+        route(E::Deliver, Method::POST, "/v1/orders/{id}/deliver", Status, OptionalJson(SMALL), Token),
         route(E::RiderInbox, Method::GET, "/v1/riders/{id}/inbox", Status, None, Token),
-        route(
-            E::RiderLocation,
-            Method::POST,
-            "/v1/riders/{id}/location",
-            Status,
-            Json(SMALL),
-            Token,
-        ),
-        route(
-            E::StationTelemetry,
-            Method::POST,
-            "/v1/stations/{id}/telemetry",
-            Status,
-            Json(Configured),
-            Token,
-        ),
+        route(E::RiderLocation, Method::POST, "/v1/riders/{id}/location", Status, Json(SMALL), Token),
+        route(E::StationTelemetry, Method::POST, "/v1/stations/{id}/telemetry", Status, Json(Configured), Token),
     ]
 };
 

@@ -427,26 +427,46 @@ pub fn refused(refusal: gasline_core::order::Refusal) -> Problem {
     }
 }
 
+/// What a command needs loaded besides the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandFacts {
+    None,
+    /// The order's station (pickup: the night rule at loading time).
+    Station,
+}
+
 /// Applies a command to an order the caller may see, the way every HTTP
-/// command does: load it, ask the core, commit the decision as one batch
-/// with its events, and re-read and decide again when a concurrent writer
-/// won the race. Answers `{"id", "state"}`.
+/// command does: load it (and the facts it needs), ask the core, commit the
+/// decision as one batch with its events, and re-read and decide again when
+/// a concurrent writer won the race. Answers `{"id", "state"}`.
 pub async fn change_order<P: Ports>(
     ports: &P,
     principal: &Principal,
     id: &str,
     input: gasline_core::order::Input<'_>,
+    needs: CommandFacts,
 ) -> Result<Response, Problem> {
     use gasline_core::order::{Facts, Stamp, decide};
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     for _ in 0..4 {
         let order = visible_order(ports, principal, id).await?;
+        let station = match (needs, &order.station_id) {
+            (CommandFacts::Station, Some(station)) => gasline_store::stations::candidate(ports.sql(), station)
+                .await
+                .map_err(|_| Problem::unavailable())?,
+            _ => None,
+        };
+        let stations: Vec<_> = station.into_iter().collect();
+        let facts = Facts {
+            stations: &stations,
+            ..Facts::none()
+        };
         let nonce = ports.new_id();
         let stamp = Stamp {
             now: ports.now(),
             id: &nonce,
         };
-        let decision = decide(&order, input, &Facts::none(), &stamp, &config).map_err(refused)?;
+        let decision = decide(&order, input, &facts, &stamp, &config).map_err(refused)?;
         let state = decision.order().map_or(order.state, |o| o.state);
         let answer = || {
             json(

@@ -59,6 +59,7 @@ fn from_row(row: &Row) -> Result<Order, StoreError> {
         rider_timeouts: u32_col(row, "rider_timeouts")?,
         excluded_riders: serde_json::from_str(&text("excluded_riders")?).map_err(|e| corrupt("excluded_riders", e))?,
         accept_deadline: row.opt_int("accept_deadline")?,
+        due_by: row.opt_int("due_by")?,
         reason: row
             .opt_text("reason")?
             .map(|r| Reason::parse(&r))
@@ -101,7 +102,7 @@ fn order_row(o: &Order, expected_version: i64) -> Vec<Statement> {
         sql!(
             "UPDATE orders SET state = ?1, version = ?2, station_id = ?3, rider_id = ?4, waybill_id = ?5, \
              assignment = ?6, rider_timeouts = ?7, excluded_riders = ?8, accept_deadline = ?9, reason = ?10, \
-             updated_at = ?11 WHERE id = ?12 AND version = ?13",
+             updated_at = ?11, due_by = ?14 WHERE id = ?12 AND version = ?13",
             o.state.as_str(),
             o.version,
             o.station_id.as_ref().map(StationId::as_str),
@@ -115,6 +116,7 @@ fn order_row(o: &Order, expected_version: i64) -> Vec<Statement> {
             o.updated_at,
             o.id.as_str(),
             expected_version,
+            o.due_by,
         ),
         exactly_one_row(),
     ]

@@ -47,6 +47,8 @@ pub struct Principal {
     pub role: Role,
     /// The client name, rider id or station id.
     pub subject: String,
+    /// When the token stops being accepted (ms), if ever.
+    pub expires_at: Option<i64>,
 }
 
 /// Hex SM3 of a token secret.
@@ -68,8 +70,20 @@ pub fn insert(token_id: &str, secret: &str, role: Role, subject: &str) -> Statem
     )
 }
 
+/// The statement that makes a token stop working at `at` (ms): the second
+/// half of a rotation, once the new token is out (`at` a grace period
+/// ahead), or a revocation (`at` now).
+pub fn expire(token_id: &str, at: i64) -> Statement {
+    sql!(
+        "UPDATE api_tokens SET expires_at = ?2 WHERE token_id = ?1",
+        token_id,
+        at
+    )
+}
+
 /// How long a verified token is trusted without asking the store again:
-/// a deleted token stops working within this time.
+/// a deleted or revoked token stops working within this time (an expiry
+/// set in advance is exact: the cache never outlives it).
 pub const TRUST_MS: i64 = 5_000;
 
 /// Verified tokens at most kept per instance; past that the cache starts over.
@@ -86,16 +100,16 @@ type Cache = HashMap<String, (Principal, i64)>;
 pub async fn verify_cached(sql: &impl SqlStore, token: &str, now: i64) -> Result<Option<Principal>, StoreError> {
     static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
     let key = hash_secret(token);
-    let fresh = |at: i64| at <= now && now - at < TRUST_MS;
+    let fresh = |at: i64, p: &Principal| at <= now && now - at < TRUST_MS && p.is_valid_at(now);
     if let Ok(mut guard) = CACHE.lock()
         && let Some((principal, at)) = guard.get_or_insert_with(HashMap::new).get(&key)
     {
-        if fresh(*at) {
+        if fresh(*at, principal) {
             return Ok(Some(principal.clone()));
         }
         guard.get_or_insert_with(HashMap::new).remove(&key);
     }
-    let principal = verify(sql, token).await?;
+    let principal = verify(sql, token, now).await?;
     if let (Some(p), Ok(mut guard)) = (&principal, CACHE.lock()) {
         let cache = guard.get_or_insert_with(HashMap::new);
         if cache.len() >= CACHE_LIMIT {
@@ -106,8 +120,16 @@ pub async fn verify_cached(sql: &impl SqlStore, token: &str, now: i64) -> Result
     Ok(principal)
 }
 
-/// The principal for `token`, or `None` if it is not a valid token.
-pub async fn verify(sql: &impl SqlStore, token: &str) -> Result<Option<Principal>, StoreError> {
+impl Principal {
+    /// Is the token still accepted at `now`?
+    pub fn is_valid_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+/// The principal for `token`, or `None` if it is not a valid token at
+/// `now` (unknown, wrong secret, or expired).
+pub async fn verify(sql: &impl SqlStore, token: &str, now: i64) -> Result<Option<Principal>, StoreError> {
     let Some((id, secret)) = token.split_once('.') else {
         return Ok(None);
     };
@@ -116,7 +138,7 @@ pub async fn verify(sql: &impl SqlStore, token: &str) -> Result<Option<Principal
     }
     let rows = sql
         .query(sql!(
-            "SELECT secret_hash, role, subject FROM api_tokens WHERE token_id = ?1",
+            "SELECT secret_hash, role, subject, expires_at FROM api_tokens WHERE token_id = ?1",
             id
         ))
         .await?;
@@ -129,10 +151,14 @@ pub async fn verify(sql: &impl SqlStore, token: &str) -> Result<Option<Principal
     if !bool::from(stored.as_bytes().ct_eq(presented.as_bytes())) {
         return Ok(None);
     }
-    Ok(Role::parse(&row.text("role")?).map(|role| Principal {
-        role,
-        subject: row.text("subject").unwrap_or_default(),
-    }))
+    let expires_at = row.opt_int("expires_at")?;
+    Ok(Role::parse(&row.text("role")?)
+        .map(|role| Principal {
+            role,
+            subject: row.text("subject").unwrap_or_default(),
+            expires_at,
+        })
+        .filter(|p| p.is_valid_at(now)))
 }
 
 #[cfg(test)]

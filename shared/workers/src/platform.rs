@@ -317,12 +317,14 @@ impl Ports for WorkerPorts {
         i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// A ULID: the time, then 80 random bits. `Math.random` is enough here:
-    /// ids must be unique, not secret (tokens are made elsewhere).
+    /// A ULID: the time, then 80 bits from the runtime's cryptographic
+    /// source (`crypto.getRandomValues`), as Spin's come from WASI random:
+    /// order, event and waybill ids, and the random part of trace ids, are
+    /// not guessable from one another.
     fn new_id(&self) -> String {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let part = |bits: u32| (Math::random() * f64::from(1u32 << bits.min(31))) as u128;
-        let random = (part(26) << 54) | (part(27) << 27) | part(27);
+        let mut bytes = [0u8; 16];
+        random_bytes(&mut bytes[6..]);
+        let random = u128::from_be_bytes(bytes);
         let ms = u64::try_from(self.now()).unwrap_or(0);
         ulid::Ulid::from_parts(ms, random).to_string()
     }
@@ -333,6 +335,30 @@ impl Ports for WorkerPorts {
             .map(|s| s.to_string())
             .or_else(|_| self.env.var(name).map(|v| v.to_string()))
             .ok()
+    }
+}
+
+/// Fills `out` from the Web Crypto API every Workers runtime has. Were it
+/// ever missing, `Math.random` fills the gap (ids stay unique, only
+/// guessable) and the log says so.
+fn random_bytes(out: &mut [u8]) {
+    use worker::wasm_bindgen::JsCast as _;
+    let filled = (|| {
+        let crypto = worker::js_sys::Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"))?;
+        let fill: worker::js_sys::Function =
+            worker::js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?.dyn_into()?;
+        let array = Uint8Array::new_with_length(u32::try_from(out.len()).unwrap_or(0));
+        fill.call1(&crypto, &array)?;
+        array.copy_to(out);
+        Ok::<(), JsValue>(())
+    })();
+    if let Err(cause) = filled {
+        console_error!("gasline: crypto.getRandomValues failed ({cause:?}); ids use Math.random");
+        for byte in out.iter_mut() {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let value = (Math::random() * 256.0) as u8;
+            *byte = value;
+        }
     }
 }
 

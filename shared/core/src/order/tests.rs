@@ -91,6 +91,7 @@ fn fields() -> OrderFields {
         rider_timeouts: 0,
         excluded_riders: Vec::new(),
         accept_deadline: None,
+        due_by: None,
         reason: None,
         created_at: NOW - 10_000,
         updated_at: NOW - 10_000,
@@ -98,7 +99,7 @@ fn fields() -> OrderFields {
 }
 
 /// A consistent order in `state`, assigned to `r1` where it has a rider,
-/// with an acceptance deadline that has just passed.
+/// with its acceptance, pickup or delivery deadline just passed.
 fn order_in(state: OrderState) -> Order {
     use OrderState as S;
     let mut f = fields();
@@ -125,6 +126,9 @@ fn order_in(state: OrderState) -> Order {
     }
     if matches!(state, S::RiderAssigned | S::WaybillSigned) {
         f.accept_deadline = Some(NOW - 1);
+    }
+    if matches!(state, S::Accepted | S::PickedUp) {
+        f.due_by = Some(NOW - 1);
     }
     f.reason = match state {
         S::Rejected => Some(Reason::Rejected(Rejection::NoStock)),
@@ -176,7 +180,7 @@ const STAMP: Stamp<'static> = Stamp {
 enum Kind {
     Created,
     MatchRetry,
-    AcceptDeadline,
+    Deadline(Deadline),
     Sign,
     Accept,
     Decline,
@@ -184,12 +188,16 @@ enum Kind {
     Deliver,
     Cancel,
     DeadLetter(EventType),
+    /// A dead-lettered `rider.timed_out` for this deadline.
+    DeadDeadline(Deadline),
 }
 
-const KINDS: [Kind; 13] = [
+const KINDS: [Kind; 17] = [
     Kind::Created,
     Kind::MatchRetry,
-    Kind::AcceptDeadline,
+    Kind::Deadline(Deadline::Accept),
+    Kind::Deadline(Deadline::Pickup),
+    Kind::Deadline(Deadline::Delivery),
     Kind::Sign,
     Kind::Accept,
     Kind::Decline,
@@ -200,26 +208,36 @@ const KINDS: [Kind; 13] = [
     Kind::DeadLetter(EventType::MatchRetry),
     Kind::DeadLetter(EventType::RiderAssigned),
     Kind::DeadLetter(EventType::RiderTimedOut),
+    Kind::DeadDeadline(Deadline::Pickup),
+    Kind::DeadDeadline(Deadline::Delivery),
 ];
 
 fn run(order: &Order, kind: Kind, world: &World) -> Result<Decision, Refusal> {
     let signer = signer();
     let cylinders = cylinders();
     let event = |k| event_for(order, k);
-    let (created, retry, deadline, assigned) = (
+    let (created, retry, mut deadline, assigned) = (
         event(EventType::OrderCreated),
         event(EventType::MatchRetry),
         event(EventType::RiderTimedOut),
         event(EventType::RiderAssigned),
     );
+    if let Kind::Deadline(which) = kind {
+        deadline.payload.deadline = Some(which);
+    }
     let dead = match kind {
         Kind::DeadLetter(k) => event(k),
+        Kind::DeadDeadline(which) => {
+            let mut e = event(EventType::RiderTimedOut);
+            e.payload.deadline = Some(which);
+            e
+        }
         _ => created.clone(),
     };
     let input = match kind {
         Kind::Created => Input::Created(&created),
         Kind::MatchRetry => Input::MatchRetry(&retry),
-        Kind::AcceptDeadline => Input::AcceptDeadline(&deadline),
+        Kind::Deadline(_) => Input::RiderDeadline(&deadline),
         Kind::Sign => Input::Sign {
             event: &assigned,
             signer: Ok(&signer),
@@ -232,7 +250,7 @@ fn run(order: &Order, kind: Kind, world: &World) -> Result<Decision, Refusal> {
         },
         Kind::Deliver => Input::Deliver { rider: "r1" },
         Kind::Cancel => Input::Cancel { note: None },
-        Kind::DeadLetter(_) => Input::DeadLetter(&dead),
+        Kind::DeadLetter(_) | Kind::DeadDeadline(_) => Input::DeadLetter(&dead),
     };
     decide(order, input, &world.facts(), &STAMP, &Config::default())
 }
@@ -251,10 +269,15 @@ fn expected(from: OrderState, kind: Kind) -> Expect {
     use OrderState as S;
     match (from, kind) {
         // The forward path; matching finds station and rider in one step,
-        // a timeout or a decline finds the next rider (r2) in one step.
+        // a missed acceptance or pickup finds the next rider (r2) in one
+        // step; a decline hands the search back to matching.
         (S::Received, Kind::Created) => To(S::RiderAssigned),
         (S::SourceAllocated, Kind::MatchRetry) => To(S::RiderAssigned),
-        (S::RiderAssigned | S::WaybillSigned, Kind::AcceptDeadline | Kind::Decline) => To(S::RiderAssigned),
+        (S::RiderAssigned | S::WaybillSigned, Kind::Deadline(Deadline::Accept)) => To(S::RiderAssigned),
+        (S::Accepted, Kind::Deadline(Deadline::Pickup)) => To(S::RiderAssigned),
+        (S::RiderAssigned | S::WaybillSigned | S::Accepted, Kind::Decline) => To(S::SourceAllocated),
+        // Overdue on the road: announced, nothing undone.
+        (S::PickedUp, Kind::Deadline(Deadline::Delivery)) => To(S::PickedUp),
         (S::RiderAssigned, Kind::Sign) => To(S::WaybillSigned),
         (S::WaybillSigned, Kind::Accept) => To(S::Accepted),
         (S::Accepted, Kind::Pickup) => To(S::PickedUp),
@@ -268,9 +291,18 @@ fn expected(from: OrderState, kind: Kind) -> Expect {
         (S::Received, Kind::DeadLetter(EventType::OrderCreated))
         | (S::SourceAllocated, Kind::DeadLetter(EventType::MatchRetry))
         | (S::RiderAssigned, Kind::DeadLetter(EventType::RiderAssigned | EventType::RiderTimedOut))
-        | (S::WaybillSigned, Kind::DeadLetter(EventType::RiderTimedOut)) => To(S::Failed),
+        | (S::WaybillSigned, Kind::DeadLetter(EventType::RiderTimedOut))
+        | (S::Accepted, Kind::DeadDeadline(Deadline::Pickup)) => To(S::Failed),
         // Events that are not live change nothing.
-        (_, Kind::Created | Kind::MatchRetry | Kind::AcceptDeadline | Kind::Sign | Kind::DeadLetter(_)) => Nothing,
+        (
+            _,
+            Kind::Created
+            | Kind::MatchRetry
+            | Kind::Deadline(_)
+            | Kind::Sign
+            | Kind::DeadLetter(_)
+            | Kind::DeadDeadline(_),
+        ) => Nothing,
         // Commands in the wrong state are refused.
         (_, Kind::Accept | Kind::Decline | Kind::Pickup | Kind::Deliver | Kind::Cancel) => Refused,
     }
@@ -501,7 +533,7 @@ fn the_night_rule_rejects_unmonitored_stations_and_spares_monitored_ones() {
 fn a_rider_timeout_voids_frees_excludes_and_reassigns() {
     let world = World::new();
     let order = order_in(OrderState::WaybillSigned);
-    let d = run(&order, Kind::AcceptDeadline, &world).unwrap();
+    let d = run(&order, Kind::Deadline(Deadline::Accept), &world).unwrap();
     let after = d.order().unwrap();
     assert_eq!(after.rider_id, Some(rider_id("r2")));
     assert_eq!(after.excluded_riders, [rider_id("r1")]);
@@ -545,7 +577,7 @@ fn the_last_allowed_timeout_fails_the_order() {
     let mut f = order_in(OrderState::RiderAssigned).0;
     f.rider_timeouts = config.max_rider_timeouts - 1;
     let order = Order::restore(f).unwrap();
-    let d = run(&order, Kind::AcceptDeadline, &world).unwrap();
+    let d = run(&order, Kind::Deadline(Deadline::Accept), &world).unwrap();
     let after = d.order().unwrap();
     assert_eq!(after.state, OrderState::Failed);
     assert_eq!(after.reason, Some(Reason::RiderTimeoutLimit));
@@ -559,7 +591,7 @@ fn a_deadline_delivered_early_is_put_back_for_the_time_left() {
     let mut f = order_in(OrderState::RiderAssigned).0;
     f.accept_deadline = Some(NOW + 30_000);
     let order = Order::restore(f).unwrap();
-    let d = run(&order, Kind::AcceptDeadline, &world).unwrap();
+    let d = run(&order, Kind::Deadline(Deadline::Accept), &world).unwrap();
     assert_eq!(d.outcome(), &Outcome::Early);
     assert_eq!(d.order().unwrap().state, OrderState::RiderAssigned);
     let (event, at) = d.events().next().unwrap();
@@ -770,4 +802,177 @@ fn the_facts_view_follows_each_decision() {
     update_facts(&after, &cancel, &mut world.stations, &mut world.riders);
     assert_eq!(world.stations[0].available, [(CylinderSpec::Ysp35_5, 10)]);
     assert!(world.riders.iter().any(|r| r.id.as_str() == "r2" && r.available));
+}
+
+// --- Orders never wait forever: the pickup and delivery clocks, decline,
+// --- and the night rule at loading time.
+
+/// The rider's deadline events a decision schedules: (which, at).
+fn deadlines(d: &Decision) -> Vec<(Deadline, Millis)> {
+    d.events()
+        .filter(|(e, _)| e.kind == EventType::RiderTimedOut)
+        .map(|(e, at)| (e.payload.deadline.unwrap_or(Deadline::Accept), at.expect("scheduled")))
+        .collect()
+}
+
+#[test]
+fn accepting_starts_the_pickup_clock_and_loading_the_delivery_clock() {
+    let world = World::new();
+    let config = Config::default();
+    let accepted = run(&order_in(OrderState::WaybillSigned), Kind::Accept, &world).unwrap();
+    let after = accepted.order().unwrap();
+    assert_eq!(after.due_by, Some(NOW + config.pickup_timeout_ms));
+    assert_eq!(
+        deadlines(&accepted),
+        [(Deadline::Pickup, NOW + config.pickup_timeout_ms)]
+    );
+    let picked_up = run(&order_in(OrderState::Accepted), Kind::Pickup, &world).unwrap();
+    assert_eq!(picked_up.order().unwrap().state, OrderState::PickedUp);
+    assert_eq!(
+        picked_up.order().unwrap().due_by,
+        Some(NOW + config.delivery_timeout_ms)
+    );
+    assert_eq!(
+        deadlines(&picked_up),
+        [(Deadline::Delivery, NOW + config.delivery_timeout_ms)]
+    );
+    let delivered = run(&order_in(OrderState::PickedUp), Kind::Deliver, &world).unwrap();
+    assert_eq!(delivered.order().unwrap().due_by, None);
+}
+
+#[test]
+fn a_missed_pickup_releases_the_rider_and_keeps_the_stock_for_the_next() {
+    let world = World::new();
+    let d = run(
+        &order_in(OrderState::Accepted),
+        Kind::Deadline(Deadline::Pickup),
+        &world,
+    )
+    .unwrap();
+    let after = d.order().unwrap();
+    assert_eq!(after.state, OrderState::RiderAssigned);
+    assert_eq!(after.rider_id, Some(rider_id("r2")));
+    assert_eq!(after.excluded_riders, [rider_id("r1")]);
+    assert_eq!((after.due_by, after.rider_timeouts), (None, 1));
+    assert!(d.effects().contains(&Effect::VoidWaybill {
+        reason: Reason::PickupMissed
+    }));
+    assert!(d.effects().contains(&Effect::FreeRider { rider: rider_id("r1") }));
+    assert!(
+        !d.effects().contains(&Effect::ReleaseStock),
+        "the stock waits for the next rider"
+    );
+    // A pickup deadline heard early is put back; once picked up, it is stale.
+    let mut f = order_in(OrderState::Accepted).0;
+    f.due_by = Some(NOW + 60_000);
+    let early = run(&Order::restore(f).unwrap(), Kind::Deadline(Deadline::Pickup), &world).unwrap();
+    assert_eq!(early.outcome(), &Outcome::Early);
+    assert_eq!(deadlines(&early), [(Deadline::Pickup, NOW + 60_000)]);
+    let stale = run(
+        &order_in(OrderState::PickedUp),
+        Kind::Deadline(Deadline::Pickup),
+        &world,
+    )
+    .unwrap();
+    assert_eq!(stale.outcome(), &Outcome::Stale);
+}
+
+#[test]
+fn an_overdue_delivery_is_announced_once_and_undoes_nothing() {
+    let world = World::new();
+    let order = order_in(OrderState::PickedUp);
+    let d = run(&order, Kind::Deadline(Deadline::Delivery), &world).unwrap();
+    assert_eq!(d.outcome(), &Outcome::Overdue);
+    let after = d.order().unwrap();
+    assert_eq!(
+        (after.state, after.version, &after.rider_id),
+        (OrderState::PickedUp, order.version, &order.rider_id)
+    );
+    let kinds: Vec<EventType> = d.events().map(|(e, _)| e.kind).collect();
+    assert_eq!(kinds, [EventType::DeliveryOverdue]);
+    assert!(
+        d.effects().iter().all(|e| matches!(e, Effect::Emit(_))),
+        "{:?}",
+        d.effects()
+    );
+}
+
+#[test]
+fn a_decline_frees_the_rider_and_hands_the_search_back_to_matching() {
+    let world = World::new();
+    for from in [
+        OrderState::RiderAssigned,
+        OrderState::WaybillSigned,
+        OrderState::Accepted,
+    ] {
+        let d = run(&order_in(from), Kind::Decline, &world).unwrap();
+        let after = d.order().unwrap();
+        assert_eq!(after.state, OrderState::SourceAllocated, "{from:?}");
+        assert_eq!(
+            (after.rider_id.as_ref(), after.due_by, after.accept_deadline),
+            (None, None, None)
+        );
+        assert_eq!(after.excluded_riders, [rider_id("r1")]);
+        assert!(d.effects().contains(&Effect::FreeRider { rider: rider_id("r1") }));
+        let retry: Vec<(&Envelope, Option<Millis>)> =
+            d.events().filter(|(e, _)| e.kind == EventType::MatchRetry).collect();
+        assert_eq!(retry.len(), 1, "{from:?}");
+        let (event, at) = retry[0];
+        assert_eq!(
+            (at, event.payload.attempt),
+            (None, Some(0)),
+            "at once, with every retry left"
+        );
+        assert!(
+            after.is_live(event),
+            "{from:?}: the retry is live for the order as left"
+        );
+    }
+    let picked_up = run(&order_in(OrderState::PickedUp), Kind::Decline, &world);
+    assert!(matches!(picked_up, Err(Refusal::NotNow { .. })));
+}
+
+#[test]
+fn the_night_rule_is_checked_again_when_loading() {
+    let config = Config::default();
+    let cylinders = cylinders();
+    let pickup = Input::Pickup {
+        rider: "r1",
+        cylinders: &cylinders,
+    };
+    let at_midnight = Stamp {
+        now: MIDNIGHT,
+        id: STAMP.id,
+    };
+    let order = order_in(OrderState::Accepted);
+    let decide_with = |stations: &[StationCandidate], stamp: &Stamp<'_>| {
+        let facts = Facts {
+            stations,
+            riders: &[],
+            traffic: &free_flow,
+        };
+        decide(&order, pickup, &facts, stamp, &config).unwrap()
+    };
+    // Unmonitored at night: nothing is loaded, everything undone.
+    let refused = decide_with(&[station("s1", false)], &at_midnight);
+    let after = refused.order().unwrap();
+    assert_eq!(
+        (after.state, after.reason.clone()),
+        (OrderState::Rejected, Some(Reason::Rejected(Rejection::NightSafety)))
+    );
+    assert!(refused.effects().contains(&Effect::ReleaseStock));
+    assert!(!refused.effects().contains(&Effect::SettleStock));
+    // Monitored, or by day: loaded.
+    let monitored = decide_with(&[station("s1", true)], &at_midnight);
+    assert_eq!(monitored.order().unwrap().state, OrderState::PickedUp);
+    assert_eq!(
+        decide_with(&[station("s1", false)], &STAMP).order().unwrap().state,
+        OrderState::PickedUp
+    );
+    // Without the station's row it counts as unmonitored.
+    assert_eq!(
+        decide_with(&[], &at_midnight).order().unwrap().state,
+        OrderState::Rejected
+    );
+    assert_eq!(decide_with(&[], &STAMP).order().unwrap().state, OrderState::PickedUp);
 }
