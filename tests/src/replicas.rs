@@ -130,7 +130,34 @@ fn replica_killed_mid_burst(cx: &Context<'_>) -> Result<(), String> {
             format!("event {event}, leased by the dead victim, processed {processed} times"),
         )?;
     }
-    books_balance(Path::new(&database), &ids)
+    books_balance(Path::new(&database), &ids)?;
+    audit_clean(
+        Path::new(&database),
+        &Path::new(&var("GASLINE_E2E_DIR")?).join("verify-keys.pem"),
+    )
+}
+
+/// The audit (`gasline_store::audit`, as `gasline audit` runs it) over one
+/// snapshot of `database`, every waybill verified against `keys`: no
+/// violation.
+pub fn audit_clean(database: &Path, keys: &Path) -> Result<(), String> {
+    let pem = std::fs::read_to_string(keys).map_err(|e| format!("{}: {e}", keys.display()))?;
+    let keys = gasline_core::signature::PublicKeySet::from_pem_list(&pem).map_err(|e| e.to_string())?;
+    let store = gasline_native::SqliteStore::open_snapshot(database).map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let report = futures::executor::block_on(gasline_store::audit::audit(&store, now, Some(&keys)))
+        .map_err(|e| format!("auditing {}: {e}", database.display()))?;
+    expect(
+        report.violations.is_empty() && report.waybills_verified > 0,
+        format!(
+            "audit of {}: {} waybills verified, violations {:#?}",
+            database.display(),
+            report.waybills_verified,
+            report.violations
+        ),
+    )
 }
 
 /// Pauses the victim (SIGSTOP) and looks in the database for events under a

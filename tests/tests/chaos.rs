@@ -203,6 +203,14 @@ fn check_invariants(world: &World, orders: &[String]) -> Result<(), TestCaseErro
         "SELECT COUNT(*) AS n FROM (SELECT consumer, event_id FROM processed_events GROUP BY consumer, event_id HAVING COUNT(*) > 1)"
     ));
     prop_assert_eq!(dupes[0].int("n").unwrap(), 0);
+    // And the audit `gasline audit` runs finds nothing either.
+    let report = futures::executor::block_on(gasline_store::audit::audit(
+        &world.system.services.sql,
+        world.system.now(),
+        None,
+    ))
+    .expect("the audit reads the store");
+    prop_assert!(report.violations.is_empty(), "audit: {:#?}", report.violations);
     Ok(())
 }
 

@@ -173,7 +173,13 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
         traceparent,
     };
     let nonce = ports.new_id();
-    let decision = Order::place(new, id.clone(), &Stamp { now, id: &nonce });
+    let actor = principal.actor();
+    let stamp = Stamp {
+        now,
+        id: &nonce,
+        actor: Some(&actor),
+    };
+    let decision = Order::place(new, id.clone(), &stamp);
     let key_row = sql!(
         "INSERT INTO idempotency_keys (client, key, request_hash, order_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         principal.subject.as_str(),

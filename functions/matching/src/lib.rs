@@ -166,6 +166,7 @@ impl MatchingFacts {
         let stamp = Stamp {
             now: ports.now(),
             id: &id,
+            actor: None,
         };
         let traffic = |p: GeoPoint| self.traffic.get(&p.cell()).copied().unwrap_or(self.fallback);
         let view = Facts {

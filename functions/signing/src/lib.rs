@@ -144,6 +144,7 @@ async fn sign_waybill(
     let stamp = Stamp {
         now: ports.now(),
         id: &id,
+        actor: None,
     };
     Ok(decide(order, input, &facts, &stamp, &config).unwrap_or_else(|_| Decision::stale(order, ports.now())))
 }

@@ -10,12 +10,7 @@ use http::StatusCode;
 /// PEM block in the `verify_keys` variable (several during a rotation).
 pub(crate) async fn key_set(ports: &impl Ports) -> Result<PublicKeySet, Problem> {
     let raw = ports.variable("verify_keys").await.unwrap_or_default();
-    let mut set = PublicKeySet::new();
-    let end = "-----END PUBLIC KEY-----";
-    for block in raw.split_inclusive(end).filter(|b| b.contains(end)) {
-        set.insert_spki_pem(block.trim()).map_err(|_| Problem::unavailable())?;
-    }
-    Ok(set)
+    PublicKeySet::from_pem_list(&raw).map_err(|_| Problem::unavailable())
 }
 
 /// `GET /v1/keys`.

@@ -448,6 +448,16 @@ pub fn e2e() -> Result<()> {
         let result = run_scenarios(name, &harness.url, dir_text, &[("GASLINE_E2E_SELF_SWEEPING", "1")]);
         harness.stop()?;
         result?;
+        // What the scenarios (and, in the faulty run, the faults) left
+        // behind: every order terminal or moving, books balanced, every
+        // waybill verifying.
+        Cmd::new(bin.join("gasline"))
+            .args(["audit", "--sqlite"])
+            .arg(&database)
+            .arg("--verify-keys")
+            .arg(dir.join("verify-keys.pem"))
+            .no_stdin()
+            .run()?;
     }
     Ok(())
 }

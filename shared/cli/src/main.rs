@@ -48,6 +48,27 @@ enum Command {
     /// file (a Spin application's `default` database), creating it if need
     /// be; prints each migration applied now. Safe to repeat.
     Migrate(MigrateArgs),
+    /// Check what must hold of a database after any crash, fault or restart
+    /// once the system has settled: every order terminal or moving, stock
+    /// books balanced, no rider on two orders, every waybill where it
+    /// belongs and (with --verify-keys) verifying. Prints each violation;
+    /// exits 1 if there is any.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// The SQLite database file (read in one snapshot; a running system
+    /// may go on writing it).
+    #[arg(long, value_name = "FILE")]
+    sqlite: PathBuf,
+    /// Public keys (PEM) to verify every stored waybill against.
+    #[arg(long, value_name = "FILE")]
+    verify_keys: Option<PathBuf>,
+    /// The time to audit at (ms since the epoch; default now): what counts
+    /// as past a deadline.
+    #[arg(long, value_name = "MS")]
+    now: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -139,7 +160,46 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate::simulate(&args),
         Command::Demo(args) => demo::demo(&args),
         Command::Migrate(args) => migrate(&args),
+        Command::Audit(args) => audit(&args),
     }
+}
+
+fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    let keys = args
+        .verify_keys
+        .as_ref()
+        .map(|path| {
+            let pem = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            gasline_core::signature::PublicKeySet::from_pem_list(&pem).map_err(|e| anyhow!("{}: {e}", path.display()))
+        })
+        .transpose()?;
+    let store = gasline_native::SqliteStore::open_snapshot(&args.sqlite)
+        .map_err(|e| anyhow!("opening {}: {e}", args.sqlite.display()))?;
+    let now = args.now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    });
+    let report = futures::executor::block_on(gasline_store::audit::audit(&store, now, keys.as_ref()))
+        .map_err(|e| anyhow!("{}: {e}", args.sqlite.display()))?;
+    let states: Vec<String> = report.orders.iter().map(|(state, n)| format!("{state} {n}")).collect();
+    println!(
+        "{}: {} orders ({}); {} waybills verified; {} overdue deliveries",
+        args.sqlite.display(),
+        report.orders.values().sum::<i64>(),
+        states.join(", "),
+        report.waybills_verified,
+        report.overdue.len()
+    );
+    for v in &report.violations {
+        println!("violation [{}]: {}", v.rule, v.detail);
+    }
+    println!("{} violation(s)", report.violations.len());
+    Ok(if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn migrate(args: &MigrateArgs) -> anyhow::Result<ExitCode> {

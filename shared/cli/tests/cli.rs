@@ -350,3 +350,44 @@ fn simulate_routes_orders_to_the_cell_of_their_city() {
     assert_eq!(cells, expected);
     assert!(report["write_batches"].as_u64().unwrap() >= 30 * 4, "{report:#}");
 }
+
+#[test]
+fn audit_passes_a_simulated_day_and_names_what_breaks_the_books() {
+    let scratch = Scratch::new("audit");
+    let dir = scratch.path("cells");
+    std::fs::create_dir_all(&dir).unwrap();
+    gasline_ok([
+        "simulate",
+        "--cells",
+        "1",
+        "--orders",
+        "20",
+        "--rate",
+        "400",
+        "--riders",
+        "30",
+        "--db-dir",
+        path_str(&dir),
+    ]);
+    let db = dir.join("sh.db");
+    let clean = gasline_ok(["audit", "--sqlite", path_str(&db)]);
+    let clean = String::from_utf8(clean).unwrap();
+    assert!(
+        clean.contains("20 orders (delivered 20)") && clean.ends_with("0 violation(s)\n"),
+        "{clean}"
+    );
+    // One cylinder locked that no order holds.
+    let store = gasline_native::SqliteStore::open(&db).unwrap();
+    store
+        .execute_script(
+            "UPDATE station_stock SET locked = locked + 1 WHERE rowid = (SELECT MIN(rowid) FROM station_stock)",
+        )
+        .unwrap();
+    drop(store);
+    let out = gasline(["audit", "--sqlite", path_str(&db)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("violation [stock]"), "{}", stdout(&out));
+    let missing = gasline(["audit", "--sqlite", path_str(&scratch.path("nowhere.db"))]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("nowhere.db"), "{}", stderr(&missing));
+}

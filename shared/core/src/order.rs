@@ -276,6 +276,7 @@ impl Order {
             seq: 1,
             state: OrderState::Received,
             detail: None,
+            actor: at.actor.map(str::to_owned),
         });
         let payload = Payload {
             location: Some(draft.order.customer.location),
@@ -483,24 +484,30 @@ impl Facts<'static> {
     }
 }
 
-/// The time of a decision and one fresh unique id (a ULID) from which every
+/// The time of a decision, one fresh unique id (a ULID) from which every
 /// id the decision needs is derived (`<id>.1`, `<id>.2`, … for events,
-/// `wb-<id>` for a waybill).
+/// `wb-<id>` for a waybill), and who asked for it.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp<'a> {
     pub now: Millis,
     pub id: &'a str,
+    /// The caller of an HTTP command (`<role>:<token id>`, e.g.
+    /// `ops:ops-desk`), recorded on the timeline entries it causes; `None`
+    /// for the saga's own steps.
+    pub actor: Option<&'a str>,
 }
 
 /// A change the store makes, in the batch of the decision, in list order.
 /// Every effect is about the decision's order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// A timeline entry (one per transition; `seq` is the new version).
+    /// A timeline entry (one per transition; `seq` is the new version),
+    /// with who caused it when a caller did ([`Stamp::actor`]).
     Timeline {
         seq: i64,
         state: OrderState,
         detail: Option<String>,
+        actor: Option<String>,
     },
     /// Pre-lock `items` at `station`, only if the unlocked stock suffices
     /// (otherwise the whole batch fails: no oversell).
@@ -1273,6 +1280,7 @@ struct Draft<'a> {
     order: OrderFields,
     now: Millis,
     id: &'a str,
+    actor: Option<&'a str>,
     events: u32,
     effects: Vec<Effect>,
 }
@@ -1285,6 +1293,7 @@ impl<'a> Draft<'a> {
             order,
             now: at.now,
             id: at.id,
+            actor: at.actor,
             events: 0,
             effects: Vec::new(),
         }
@@ -1299,6 +1308,7 @@ impl<'a> Draft<'a> {
             seq: self.order.version,
             state: to,
             detail,
+            actor: self.actor.map(str::to_owned),
         });
         Ok(())
     }

@@ -401,6 +401,18 @@ impl PublicKeySet {
         Ok(key_id)
     }
 
+    /// Every SubjectPublicKeyInfo PEM block of `text` (a `verify_keys`
+    /// variable or file, several keys during a rotation); text around the
+    /// blocks is ignored, a block that is not an SM2 key is an error.
+    pub fn from_pem_list(text: &str) -> Result<Self, KeyError> {
+        let mut set = Self::new();
+        let end = "-----END PUBLIC KEY-----";
+        for block in text.split_inclusive(end).filter(|b| b.contains(end)) {
+            set.insert_spki_pem(block.trim())?;
+        }
+        Ok(set)
+    }
+
     pub fn get(&self, key_id: &str) -> Option<&SignerPublicKey> {
         self.keys.get(key_id)
     }

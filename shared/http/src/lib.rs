@@ -462,9 +462,11 @@ pub async fn change_order<P: Ports>(
             ..Facts::none()
         };
         let nonce = ports.new_id();
+        let actor = principal.actor();
         let stamp = Stamp {
             now: ports.now(),
             id: &nonce,
+            actor: Some(&actor),
         };
         let decision = decide(&order, input, &facts, &stamp, &config).map_err(refused)?;
         let state = decision.order().map_or(order.state, |o| o.state);

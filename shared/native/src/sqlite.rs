@@ -81,6 +81,20 @@ impl SqliteStore {
         Self::configure(connection, true)
     }
 
+    /// Opens an existing database file for reading only, every read in one
+    /// snapshot (a read transaction left open): an audit of a database a
+    /// running system may still be writing sees one moment of it.
+    pub fn open_snapshot(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let connection =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(map_error)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(map_error)?;
+        connection.execute_batch("BEGIN").map_err(map_error)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+            round_trips: RoundTripCounter::default(),
+        })
+    }
+
     fn configure(connection: Connection, is_file: bool) -> Result<Self, StoreError> {
         connection
             .pragma_update(None, "foreign_keys", "ON")

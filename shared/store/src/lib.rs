@@ -6,6 +6,7 @@
 //! state change, its effects, its outbox events and the processed-event
 //! record always land together or not at all.
 
+pub mod audit;
 pub mod consume;
 pub mod migrations;
 pub mod order;

@@ -23,7 +23,7 @@ fn u32_col(row: &Row, col: &str) -> Result<u32, StoreError> {
     u32::try_from(row.int(col)?).map_err(|e| corrupt(col, e))
 }
 
-fn from_row(row: &Row) -> Result<Order, StoreError> {
+pub(crate) fn from_row(row: &Row) -> Result<Order, StoreError> {
     let text = |c: &str| row.text(c);
     let state_name = text("state")?;
     let fields = OrderFields {
@@ -143,13 +143,19 @@ pub fn statements(decision: &Decision, processed: Option<Processed<'_>>) -> (Vec
     }
     for effect in decision.effects() {
         match effect {
-            Effect::Timeline { seq, state, detail } => stmts.push(sql!(
-                "INSERT INTO order_timeline (order_id, seq, state, at, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            Effect::Timeline {
+                seq,
+                state,
+                detail,
+                actor,
+            } => stmts.push(sql!(
+                "INSERT INTO order_timeline (order_id, seq, state, at, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 id.as_str(),
                 *seq,
                 state.as_str(),
                 now,
                 detail.as_deref(),
+                actor.as_deref(),
             )),
             Effect::ReserveStock { station, items } => stmts.extend(stations::reserve_stock(id, station, items)),
             Effect::ReleaseStock => stmts.extend(stations::release_stock(id)),
@@ -248,13 +254,16 @@ pub struct TimelineEntry {
     pub at: Millis,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Who caused it (`<role>:<token id>`), for entries an HTTP command made.
+    #[serde(rename = "by", skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// The timeline of an order, oldest first.
 pub async fn timeline(sql: &impl SqlStore, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
     let rows = sql
         .query(sql!(
-            "SELECT seq, state, at, detail FROM order_timeline WHERE order_id = ?1 ORDER BY seq",
+            "SELECT seq, state, at, detail, actor FROM order_timeline WHERE order_id = ?1 ORDER BY seq",
             id
         ))
         .await?;
@@ -265,6 +274,7 @@ pub async fn timeline(sql: &impl SqlStore, id: &str) -> Result<Vec<TimelineEntry
                 state: r.text("state")?,
                 at: r.int("at")?,
                 detail: r.opt_text("detail")?,
+                actor: r.opt_text("actor")?,
             })
         })
         .collect()

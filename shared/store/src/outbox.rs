@@ -193,9 +193,7 @@ pub const DOORBELL_WINDOW_MS: Millis = 60_000;
 /// and the other events `consumer` has not processed yet that became due in
 /// the last [`DOORBELL_WINDOW_MS`] before `now`, oldest first, up to
 /// [`DOORBELL_BATCH`] in all, each only if no other instance holds a lease
-/// on it. A read finds whether there is any (most instances find none: the
-/// work went to the instance that heard the message first), and only then
-/// one conditional `UPDATE … RETURNING` takes them and sets their
+/// on it. One conditional `UPDATE … RETURNING` takes them and sets their
 /// lease to `now + lease_ms`, so instances woken by the same message share
 /// the waiting events instead of all doing the same work: each event is
 /// claimed by one of them. An instance that dies holding a lease delays its
@@ -231,45 +229,26 @@ pub async fn claim(
              AND ({o}.lease_until IS NULL OR {o}.lease_until <= ?2)"
         )
     };
-    // The message's own event, with the window's oldest claimable events
-    // up to `limit` (SQL) in all.
-    let candidates = |limit: &str| {
-        format!(
-            "event_id IN (SELECT ?6 UNION ALL SELECT event_id FROM \
-                 (SELECT o.event_id FROM outbox o \
-                  WHERE o.available_at > ?2 - ?3 AND o.available_at <= ?2 AND o.event_id <> ?6 AND {} \
-                  ORDER BY o.available_at LIMIT {limit})) \
-               AND {}",
-            claimable("o"),
-            claimable("outbox")
-        )
-    };
-    let params = vec![
-        Value::from(consumer.as_str()),
-        Value::from(now),
-        Value::from(DOORBELL_WINDOW_MS),
-        Value::from(i64::from(DOORBELL_BATCH) - 1),
-        Value::from(lease_ms),
-        Value::from(own_id.as_str()),
-    ];
-    // A read first: every instance hears every message, and most of them
-    // find the work already taken (by the instance that heard it first, or
-    // in the batch of an earlier message). A read takes no lock in WAL mode,
-    // where the claim's UPDATE would queue for the one writer (and, across
-    // processes, sleep in SQLite's busy handler) only to change no row.
-    let peek = Statement::new(
-        format!("SELECT 1 AS waiting FROM outbox WHERE {} LIMIT 1", candidates("1")),
-        params.clone(),
-    );
-    if sql.query(peek).await?.is_empty() {
-        return Ok(Vec::new());
-    }
     let statement = Statement::new(
         format!(
-            "UPDATE outbox SET lease_until = ?2 + ?5 WHERE {} RETURNING body, available_at",
-            candidates("?4")
+            "UPDATE outbox SET lease_until = ?2 + ?5 \
+             WHERE event_id IN (SELECT ?6 UNION ALL SELECT event_id FROM \
+                 (SELECT o.event_id FROM outbox o \
+                  WHERE o.available_at > ?2 - ?3 AND o.available_at <= ?2 AND o.event_id <> ?6 AND {} \
+                  ORDER BY o.available_at LIMIT ?4)) \
+               AND {} \
+             RETURNING body, available_at",
+            claimable("o"),
+            claimable("outbox")
         ),
-        params,
+        vec![
+            Value::from(consumer.as_str()),
+            Value::from(now),
+            Value::from(DOORBELL_WINDOW_MS),
+            Value::from(i64::from(DOORBELL_BATCH) - 1),
+            Value::from(lease_ms),
+            Value::from(own_id.as_str()),
+        ],
     );
     let mut rows = sql
         .write_returning(statement)

@@ -67,6 +67,7 @@ async fn give_up(ports: &impl Ports, envelope: &Envelope, config: &Config) -> Re
         let stamp = Stamp {
             now: ports.now(),
             id: &nonce,
+            actor: None,
         };
         let decision = decide(&order, Input::DeadLetter(envelope), &Facts::none(), &stamp, config)
             .unwrap_or_else(|_| Decision::stale(&order, ports.now()));

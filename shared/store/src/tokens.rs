@@ -45,6 +45,8 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub role: Role,
+    /// The token's id (never its secret): who did what, in the records.
+    pub token_id: String,
     /// The client name, rider id or station id.
     pub subject: String,
     /// When the token stops being accepted (ms), if ever.
@@ -127,6 +129,13 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// `<role>:<token id>`, as the order timeline records a caller.
+    pub fn actor(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.token_id)
+    }
+}
+
 /// The principal for `token`, or `None` if it is not a valid token at
 /// `now` (unknown, wrong secret, or expired).
 pub async fn verify(sql: &impl SqlStore, token: &str, now: i64) -> Result<Option<Principal>, StoreError> {
@@ -155,6 +164,7 @@ pub async fn verify(sql: &impl SqlStore, token: &str, now: i64) -> Result<Option
     Ok(Role::parse(&row.text("role")?)
         .map(|role| Principal {
             role,
+            token_id: id.to_owned(),
             subject: row.text("subject").unwrap_or_default(),
             expires_at,
         })

@@ -173,6 +173,7 @@ fn cylinders() -> Vec<Cylinder> {
 const STAMP: Stamp<'static> = Stamp {
     now: NOW,
     id: "01JSTAMP0000000000000000AA",
+    actor: None,
 };
 
 /// Every kind of input, named for the table.
@@ -940,10 +941,7 @@ fn the_night_rule_is_checked_again_when_loading() {
         rider: "r1",
         cylinders: &cylinders,
     };
-    let at_midnight = Stamp {
-        now: MIDNIGHT,
-        id: STAMP.id,
-    };
+    let at_midnight = Stamp { now: MIDNIGHT, ..STAMP };
     let order = order_in(OrderState::Accepted);
     let decide_with = |stations: &[StationCandidate], stamp: &Stamp<'_>| {
         let facts = Facts {
