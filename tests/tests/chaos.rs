@@ -1,13 +1,16 @@
-//! Property test: many orders competing for little stock and few riders,
-//! over a queue that duplicates, reorders, delays and drops messages and
-//! fails publishes (a crash between the effect and the publish). Whatever the
-//! seed, once the queue drains the books must balance.
+//! Deterministic fault simulation: many orders competing for little stock
+//! and few riders, over a queue that duplicates, reorders, delays and drops
+//! messages and fails publishes (a crash between the commit and the
+//! publish), and for half the seeds instances that die before or after a
+//! commit and clocks that disagree. Whatever the seed, the books balance at
+//! every step and, once everything drains, the audit finds nothing.
 
 use std::collections::HashMap;
 
 use gasline_core::geo::GeoPoint;
 use gasline_core::state::{OrderEvent, OrderState, next_state};
 use gasline_core::types::CylinderSpec;
+use gasline_local::InstanceFaults;
 use gasline_local::demo::{StationSpec, add_rider, add_station};
 use gasline_native::Faults;
 use gasline_ports::sql;
@@ -214,44 +217,195 @@ fn check_invariants(world: &World, orders: &[String]) -> Result<(), TestCaseErro
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+/// What one seed runs with, all drawn from the seed (SplitMix64), so the
+/// seed alone reproduces the run.
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    orders: usize,
+    cancel_percent: u64,
+    /// Small extra delays keep messages together in one batch window
+    /// (concurrent handlers); large ones reorder them.
+    extra_delay_ms: u64,
+    instance: InstanceFaults,
+}
 
-    #[test]
-    fn books_balance_under_a_faulty_queue(
-        seed in any::<u64>(), orders in 4usize..12, cancel_percent in 0u64..30, extra_delay_ms in prop_oneof![Just(0u64), 0u64..2_000],
-    ) {
-        // Small extra delays keep messages together in one batch window
-        // (concurrent handlers); large ones reorder them.
-        let faults = Faults { max_extra_delay_ms: extra_delay_ms, ..Faults::chaos() };
-        let world = world(seed, faults);
-        let mut dice = Dice(seed | 1);
-        let mut ids = Vec::new();
-        for i in 0..orders {
-            let quantity = 1 + u32::try_from(i % 2).unwrap();
-            ids.push(world.place_order(&OrderBody::new().at(CENTRE_LAT, CENTRE_LON + 0.001).item("YSP35.5", quantity).to_string()));
-            if i % 4 == 3 {
-                world.system.run_for(300);
-                check_always(&world)?;
+impl Params {
+    fn of(seed: u64) -> Self {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let orders = 4 + usize::try_from(next() % 8).unwrap();
+        let cancel_percent = next() % 30;
+        let extra_delay_ms = if next() % 2 == 0 { 0 } else { next() % 2_000 };
+        // Half the seeds add instance faults: batches that die before or
+        // after their commit, and clocks up to 3 s apart.
+        let instance = if next() % 2 == 0 {
+            InstanceFaults::default()
+        } else {
+            #[allow(clippy::cast_precision_loss)]
+            let p = |n: u64| (n % 15) as f64 / 100.0;
+            InstanceFaults {
+                crash_before_commit: p(next()),
+                crash_after_commit: p(next()),
+                clock_skew_ms: i64::try_from(next() % 3_001).unwrap(),
             }
+        };
+        Self {
+            orders,
+            cancel_percent,
+            extra_delay_ms,
+            instance,
         }
-        // Ten simulated minutes of riders working and customers cancelling.
-        for _ in 0..120 {
-            riders_act(&world, &mut dice);
-            for id in &ids {
-                if dice.roll(cancel_percent) && dice.roll(10) {
-                    let (code, _) = world.post(&format!("/v1/orders/{id}/cancel"), &world.creds.app, "");
-                    prop_assert!(code == 200 || code == 409, "cancel answered {}", code);
-                }
-            }
-            for _ in 0..10 {
-                world.system.run_for(500);
-                check_always(&world)?;
-            }
-        }
-        // Let everything in flight drain (timeouts, retries, sweeps).
-        world.system.services.queue.set_faults(Faults::none());
-        world.system.run_for(600_000);
-        check_invariants(&world, &ids)?;
     }
+}
+
+/// The faults one seed's run injected.
+#[derive(Debug, Default, Clone, Copy)]
+struct Injected {
+    dropped: u64,
+    duplicated: u64,
+    crashed: u64,
+    retried: u64,
+    dead_lettered: u64,
+    resent: u64,
+}
+
+impl std::ops::AddAssign for Injected {
+    fn add_assign(&mut self, o: Self) {
+        self.dropped += o.dropped;
+        self.duplicated += o.duplicated;
+        self.crashed += o.crashed;
+        self.retried += o.retried;
+        self.dead_lettered += o.dead_lettered;
+        self.resent += o.resent;
+    }
+}
+
+/// One seed: orders competing for little stock and few riders, riders
+/// working and customers cancelling for ten simulated minutes over a hostile
+/// queue (and, for half the seeds, crashing and skewed instances), then
+/// everything drained; the books must balance at every step and at the end.
+fn run_seed(seed: u64) -> Result<Injected, TestCaseError> {
+    let params = Params::of(seed);
+    let faults = Faults {
+        max_extra_delay_ms: params.extra_delay_ms,
+        ..Faults::chaos()
+    };
+    let world = world(seed, faults);
+    world.system.set_instance_faults(params.instance, seed);
+    let mut dice = Dice(seed | 1);
+    let mut ids = Vec::new();
+    for i in 0..params.orders {
+        let quantity = 1 + u32::try_from(i % 2).unwrap();
+        let body = OrderBody::new()
+            .at(CENTRE_LAT, CENTRE_LON + 0.001)
+            .item("YSP35.5", quantity);
+        ids.push(world.place_order(&body.to_string()));
+        if i % 4 == 3 {
+            world.system.run_for(300);
+            check_always(&world)?;
+        }
+    }
+    for _ in 0..120 {
+        riders_act(&world, &mut dice);
+        for id in &ids {
+            if dice.roll(params.cancel_percent) && dice.roll(10) {
+                let (code, _) = world.post(&format!("/v1/orders/{id}/cancel"), &world.creds.app, "");
+                prop_assert!(code == 200 || code == 409, "cancel answered {}", code);
+            }
+        }
+        for _ in 0..10 {
+            world.system.run_for(500);
+            check_always(&world)?;
+        }
+    }
+    // Let everything in flight drain (timeouts, retries, sweeps) on a
+    // healthy queue and healthy instances.
+    world.system.services.queue.set_faults(Faults::none());
+    world.system.set_instance_faults(InstanceFaults::default(), seed);
+    world.system.run_for(600_000);
+    check_invariants(&world, &ids)?;
+    let (queue, driver) = (world.system.services.queue.stats(), world.system.stats.borrow());
+    Ok(Injected {
+        dropped: queue.dropped,
+        duplicated: queue.duplicated,
+        crashed: driver.crashed,
+        retried: driver.retried,
+        dead_lettered: driver.dead_lettered,
+        resent: driver.resent_by_sweeper,
+    })
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Seeds `GASLINE_CHAOS_FROM`.. (`GASLINE_CHAOS_SEEDS` of them; 48 by
+/// default, CI's slice), spread over the machine's cores. Every failing
+/// seed is printed with the one line that runs it alone. The full run is
+/// `cargo xtask chaos` (10,000 seeds, `docs/SECURITY.md`).
+#[test]
+fn books_balance_under_faults_for_every_seed() {
+    let from = env_u64("GASLINE_CHAOS_FROM", 0);
+    let count = env_u64("GASLINE_CHAOS_SEEDS", 48);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    let started = std::time::Instant::now();
+    let results: Vec<(u64, Result<Injected, String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (from + t..from + count)
+                        .step_by(usize::try_from(threads).unwrap())
+                        .map(|seed| {
+                            let outcome = std::panic::catch_unwind(|| run_seed(seed))
+                                .map_err(|panic| {
+                                    panic
+                                        .downcast_ref::<String>()
+                                        .cloned()
+                                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                        .unwrap_or_else(|| "panicked".to_owned())
+                                })
+                                .and_then(|r| r.map_err(|e| e.to_string()));
+                            (seed, outcome)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a worker thread"))
+            .collect()
+    });
+    let mut injected = Injected::default();
+    let mut failures = Vec::new();
+    for (seed, outcome) in results {
+        match outcome {
+            Ok(i) => injected += i,
+            Err(why) => failures.push((seed, why)),
+        }
+    }
+    println!(
+        "chaos: seeds {from}..{} in {:.1} s; injected {injected:?}; violations: {}",
+        from + count,
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    for (seed, why) in &failures {
+        println!(
+            "seed {seed} failed ({:?}): {why}\n  reproduce: GASLINE_CHAOS_FROM={seed} GASLINE_CHAOS_SEEDS=1 \
+             cargo test -p gasline-tests --test chaos -- --nocapture",
+            Params::of(*seed)
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {count} seeds failed (reproducers above)",
+        failures.len()
+    );
 }

@@ -66,6 +66,18 @@ enum Command {
     /// latency beside a hello-world component, saga latency per step.
     /// Prints Markdown, also written to target/bench-spin/report.md.
     BenchSpin(bench::Args),
+    /// The full deterministic fault simulation (`tests/tests/chaos.rs`, of
+    /// which CI runs the first 48 seeds): every seed from --from, in a
+    /// release build over every core; prints the faults injected and a
+    /// one-line reproducer for each failing seed.
+    Chaos {
+        /// How many seeds.
+        #[arg(long, default_value_t = 10_000)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
 }
 
 /// A mistake in the command line: reported with the usage text, exit status 2.
@@ -107,6 +119,22 @@ fn run(command: Command) -> Result<()> {
         Command::BuildWorker { name } => workers::build_one(&name),
         Command::BenchWorkers(args) => bench::run(&bench::Options::new(bench::Runtime::Workers, args)?),
         Command::BenchSpin(args) => bench::run(&bench::Options::new(bench::Runtime::Spin, args)?),
+        Command::Chaos { seeds, from } => cmd::Cmd::cargo()
+            .args([
+                "test",
+                "--locked",
+                "--release",
+                "-p",
+                "gasline-tests",
+                "--test",
+                "chaos",
+                "--",
+                "--nocapture",
+            ])
+            .env("GASLINE_CHAOS_SEEDS", seeds.to_string())
+            .env("GASLINE_CHAOS_FROM", from.to_string())
+            .no_stdin()
+            .run(),
     }
 }
 

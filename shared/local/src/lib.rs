@@ -40,6 +40,8 @@ pub struct DriverStats {
     pub dead_lettered: u64,
     pub sweeps: u64,
     pub resent_by_sweeper: u64,
+    /// Consumer batches an instance fault stopped ([`InstanceFaults`]).
+    pub crashed: u64,
 }
 
 /// The running system.
@@ -49,6 +51,28 @@ pub struct System {
     next_sweep: std::cell::Cell<i64>,
     /// Test-only fault: make this consumer ask for a retry every time.
     pub failing_consumer: std::cell::Cell<Option<Consumer>>,
+    /// Faults of the instances themselves (the queue's are its own).
+    pub instance_faults: std::cell::Cell<InstanceFaults>,
+    /// The seeded dice of [`InstanceFaults`].
+    dice: std::cell::Cell<u64>,
+}
+
+/// What can go wrong with an instance (a Worker isolate, a Spin instance)
+/// rather than with the queue: it dies in the middle of a consumer batch,
+/// or its clock is off. Drawn with the system's seed, so a run repeats.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InstanceFaults {
+    /// Probability that a consumer batch stops after its reads and before
+    /// its commit: nothing is written, every message comes back.
+    pub crash_before_commit: f64,
+    /// Probability that a consumer batch stops after its commit and before
+    /// the queue hears back: all of it is written, and every message comes
+    /// back anyway (a redelivery the processed-event record must absorb).
+    pub crash_after_commit: f64,
+    /// Each invocation (request, batch, sweep) sees the clock off by a
+    /// uniform amount in `-clock_skew_ms..=clock_skew_ms`, as instances on
+    /// different machines do.
+    pub clock_skew_ms: i64,
 }
 
 impl System {
@@ -88,12 +112,41 @@ impl System {
             stats: std::cell::RefCell::default(),
             next_sweep: std::cell::Cell::new(now + SWEEP_EVERY_MS),
             failing_consumer: std::cell::Cell::new(None),
+            instance_faults: std::cell::Cell::new(InstanceFaults::default()),
+            dice: std::cell::Cell::new(u64::try_from(now).unwrap_or(1) | 1),
         }
     }
 
-    /// The ports handlers get (SQL yields between statements, see [`ports`]).
+    /// Seeds the dice of the instance faults (`seed` ≠ 0 for a run of its own).
+    pub fn set_instance_faults(&self, faults: InstanceFaults, seed: u64) {
+        self.instance_faults.set(faults);
+        self.dice.set(seed | 1);
+    }
+
+    /// A uniform draw in `0..1` from the seeded dice (xorshift64).
+    fn draw(&self) -> f64 {
+        let mut x = self.dice.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.dice.set(x);
+        #[allow(clippy::cast_precision_loss)]
+        let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
+        unit
+    }
+
+    /// The ports an invocation gets (SQL yields between statements, see
+    /// [`ports`]), with its clock off by the configured skew.
     pub fn ports(&self) -> LocalPorts<'_> {
-        LocalPorts::new(&self.services)
+        let skew = self.instance_faults.get().clock_skew_ms;
+        let offset = if skew > 0 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            let offset = ((self.draw() * 2.0 - 1.0) * skew as f64).round() as i64;
+            offset
+        } else {
+            0
+        };
+        LocalPorts::skewed(&self.services, offset)
     }
 
     pub fn now(&self) -> i64 {
@@ -127,8 +180,18 @@ impl System {
         if self.failing_consumer.get() == Some(consumer) {
             return vec![Outcome::Retry; deliveries.len()];
         }
+        let faults = self.instance_faults.get();
+        if self.draw() < faults.crash_before_commit {
+            self.stats.borrow_mut().crashed += 1;
+            return vec![Outcome::Retry; deliveries.len()];
+        }
         let bodies: Vec<Vec<u8>> = deliveries.iter().map(|d| d.message.body.clone()).collect();
-        self.handle_batch(consumer, &bodies).await
+        let outcomes = self.handle_batch(consumer, &bodies).await;
+        if self.draw() < faults.crash_after_commit {
+            self.stats.borrow_mut().crashed += 1;
+            return vec![Outcome::Retry; deliveries.len()];
+        }
+        outcomes
     }
 
     /// Hands `bodies` to `consumer` as one queue batch, as its Workers
@@ -147,12 +210,22 @@ impl System {
         if consumer.is_some() && consumer == self.failing_consumer.get() {
             return Outcome::Retry;
         }
-        match consumer {
+        let faults = self.instance_faults.get();
+        if consumer.is_some() && self.draw() < faults.crash_before_commit {
+            self.stats.borrow_mut().crashed += 1;
+            return Outcome::Retry;
+        }
+        let outcome = match consumer {
             Some(Consumer::Matching) => gasline_matching::on_message(&delivery.message.body, &ports).await,
             Some(Consumer::Signing) => gasline_signing::on_message(&delivery.message.body, &ports).await,
             // Notifications: nobody in this system subscribes.
             None => Outcome::Ack,
+        };
+        if consumer.is_some() && self.draw() < faults.crash_after_commit {
+            self.stats.borrow_mut().crashed += 1;
+            return Outcome::Retry;
         }
+        outcome
     }
 
     /// Delivers every message due now; returns how many were handled.

@@ -61,13 +61,21 @@ impl SqlStore for InterleavedSql<'_> {
 pub struct LocalPorts<'a> {
     services: &'a NativeServices,
     sql: InterleavedSql<'a>,
+    /// How far this invocation's clock is off (ms).
+    skew_ms: i64,
 }
 
 impl<'a> LocalPorts<'a> {
     pub fn new(services: &'a NativeServices) -> Self {
+        Self::skewed(services, 0)
+    }
+
+    /// Ports whose clock reads `skew_ms` off the system's.
+    pub fn skewed(services: &'a NativeServices, skew_ms: i64) -> Self {
         Self {
             services,
             sql: InterleavedSql { inner: &services.sql },
+            skew_ms,
         }
     }
 }
@@ -95,7 +103,7 @@ impl<'a> Ports for LocalPorts<'a> {
     }
 
     fn now(&self) -> i64 {
-        self.services.clock.now()
+        self.services.clock.now() + self.skew_ms
     }
 
     fn new_id(&self) -> String {
