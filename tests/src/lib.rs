@@ -3,6 +3,7 @@
 //! a client would drive the deployed functions.
 
 pub mod cells;
+pub mod crash;
 pub mod remote;
 pub mod replicas;
 

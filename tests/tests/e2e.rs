@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use gasline_testkit::{Call, Client, Loopback};
 use gasline_tests::remote::{self, Context, DevEnv, Remote, Runtime, Scenario};
-use gasline_tests::{cells, replicas};
+use gasline_tests::{cells, crash, replicas};
 
 /// How the cron trigger is fired: the runtime's own hook, the sweep route,
 /// or not at all because the runtime sweeps on its own clock.
@@ -124,4 +124,10 @@ fn replicas_runtime() {
 #[ignore = "needs two Spin cells and the router: cargo xtask test --only e2e-spin"]
 fn cells_runtime() {
     run(&cells::scenarios());
+}
+
+#[test]
+#[ignore = "needs a local Workers runtime restarted after a SIGKILL: cargo xtask test --only e2e-workers"]
+fn crashed_runtime() {
+    run(&crash::scenarios());
 }

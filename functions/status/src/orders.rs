@@ -86,25 +86,28 @@ pub(crate) async fn waybill(request: &Request, id: &str, ports: &impl Ports) -> 
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-/// `POST /v1/orders/{id}/accept`: the assigned rider takes the task.
-pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+/// A rider command without a body (empty or `{}`): who may send it, and
+/// what it is, are the same for each.
+async fn rider_command(
+    request: &Request,
+    id: &str,
+    ports: &impl Ports,
+    input: fn(&str) -> Input<'_>,
+) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Rider]).await?;
     let _: Empty = read_optional_json(request)?;
-    let input = Input::Accept {
-        rider: &principal.subject,
-    };
-    change_order(ports, &principal, id, input, CommandFacts::None).await
+    change_order(ports, &principal, id, input(&principal.subject), CommandFacts::None).await
+}
+
+/// `POST /v1/orders/{id}/accept`: the assigned rider takes the task.
+pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    rider_command(request, id, ports, |rider| Input::Accept { rider }).await
 }
 
 /// `POST /v1/orders/{id}/decline`: the rider on the order turns it down
 /// before loading; matching finds the next rider, the stock stays locked.
 pub(crate) async fn decline(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
-    let principal = authenticate(ports, request, &[Role::Rider]).await?;
-    let _: Empty = read_optional_json(request)?;
-    let input = Input::Decline {
-        rider: &principal.subject,
-    };
-    change_order(ports, &principal, id, input, CommandFacts::None).await
+    rider_command(request, id, ports, |rider| Input::Decline { rider }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,10 +133,5 @@ pub(crate) async fn pickup(request: &Request, id: &str, ports: &impl Ports) -> R
 
 /// `POST /v1/orders/{id}/deliver`: handed over; the rider is free again.
 pub(crate) async fn deliver(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
-    let principal = authenticate(ports, request, &[Role::Rider]).await?;
-    let _: Empty = read_optional_json(request)?;
-    let input = Input::Deliver {
-        rider: &principal.subject,
-    };
-    change_order(ports, &principal, id, input, CommandFacts::None).await
+    rider_command(request, id, ports, |rider| Input::Deliver { rider }).await
 }

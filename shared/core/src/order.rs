@@ -1054,21 +1054,9 @@ fn rider_deadline(draft: &mut Draft<'_>, event: &Envelope, facts: &Facts<'_>, co
         draft.schedule(EventType::RiderTimedOut, event.payload.clone(), left);
         return Outcome::Early;
     }
-    match kind {
-        Deadline::Accept => rider_dropped_out(
-            draft,
-            OrderEvent::RiderTimedOut,
-            Reason::RiderTimeout,
-            Search::Now(facts),
-            config,
-        ),
-        Deadline::Pickup => rider_dropped_out(
-            draft,
-            OrderEvent::PickupMissed,
-            Reason::PickupMissed,
-            Search::Now(facts),
-            config,
-        ),
+    let (dropout, void_reason) = match kind {
+        Deadline::Accept => (OrderEvent::RiderTimedOut, Reason::RiderTimeout),
+        Deadline::Pickup => (OrderEvent::PickupMissed, Reason::PickupMissed),
         Deadline::Delivery => {
             let payload = Payload {
                 rider_id: draft.order.rider_id.clone(),
@@ -1076,9 +1064,10 @@ fn rider_deadline(draft: &mut Draft<'_>, event: &Envelope, facts: &Facts<'_>, co
                 ..Payload::default()
             };
             draft.emit(EventType::DeliveryOverdue, payload);
-            Outcome::Overdue
+            return Outcome::Overdue;
         }
-    }
+    };
+    rider_dropped_out(draft, dropout, void_reason, Search::Now(facts), config)
 }
 
 /// Where the next rider comes from after one drops out.
