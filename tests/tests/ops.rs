@@ -163,6 +163,37 @@ fn stats_metrics_keys_and_sweep() {
     assert_eq!(world.request("GET", "/healthz", None, &[], "").0, 200);
 }
 
+/// `/healthz` is ready only when the database answers with this build's
+/// schema, and says which migrations are missing otherwise.
+#[test]
+fn health_reports_the_database_and_its_schema() {
+    let world = World::demo(26, 2);
+    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    assert_eq!(code, 200);
+    assert_eq!(
+        (&body["status"], &body["database"], &body["schema"]),
+        (&"ok".into(), &"ok".into(), &"current".into())
+    );
+    let last = gasline_store::migrations::MIGRATIONS.last().unwrap().0;
+    world
+        .system
+        .services
+        .sql
+        .execute_script(&format!("DELETE FROM d1_migrations WHERE name = '{last}'"))
+        .unwrap();
+    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    assert_eq!(code, 503, "{body:#}");
+    assert_eq!(body["schema"], format!("behind: {last} not applied").as_str());
+    world
+        .system
+        .services
+        .sql
+        .execute_script("DROP TABLE d1_migrations")
+        .unwrap();
+    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    assert_eq!((code, &body["database"]), (503, &"unavailable".into()), "{body:#}");
+}
+
 #[test]
 fn tampered_waybills_fail_verification_with_a_reason() {
     let world = World::demo(25, 6);

@@ -30,7 +30,7 @@ use gasline_ports::Ports;
 pub async fn handle(call: Call, ports: &impl Ports) -> Response {
     let (request, id) = (&call.request, call.id.as_str());
     let result = match call.endpoint() {
-        E::Health => Ok(ops::health()),
+        E::Health => Ok(ops::health(ports).await),
         E::Metrics => ops::metrics(request, ports).await,
         E::Stats => ops::stats(request, ports).await,
         E::Sweep => ops::sweep_route(request, ports).await,

@@ -15,8 +15,33 @@ const STATS_WINDOW_MS: i64 = 24 * 3_600_000;
 /// Orders at most in one stats computation.
 const STATS_LIMIT: u32 = 10_000;
 
-pub(crate) fn health() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+/// `GET /healthz`: whether this deployment can serve orders — its database
+/// answers and holds this build's schema. `200 {"status": "ok", …}`, or
+/// `503` naming what is not (the migrations missing are named: no secret
+/// in them, and the operator needs them). The queue is not probed: a probe
+/// would be a message, and the outbox holds what a failed publish leaves.
+pub(crate) async fn health(ports: &impl Ports) -> Response {
+    let (status, database, schema) = match gasline_store::migrations::missing(ports.sql()).await {
+        Ok(missing) if missing.is_empty() => (StatusCode::OK, "ok", "current".to_owned()),
+        Ok(missing) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ok",
+            format!("behind: {} not applied", missing.join(", ")),
+        ),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "unknown".to_owned()),
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "database": database,
+        "schema": schema,
+    });
+    let mut response = json(status, &body);
+    if status != StatusCode::OK {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
 }
 
 /// `POST /v1/ops/sweep`: runs the sweeper (for a cron job or an operator).

@@ -100,6 +100,17 @@ pub async fn applied(sql: &impl SqlStore) -> Result<Vec<String>, StoreError> {
     rows.iter().map(|r| r.text("name")).collect()
 }
 
+/// The embedded migrations ([`MIGRATIONS`]) the database has not recorded:
+/// empty when its schema is this build's.
+pub async fn missing(sql: &impl SqlStore) -> Result<Vec<&'static str>, StoreError> {
+    let applied = applied(sql).await?;
+    Ok(MIGRATIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !applied.iter().any(|a| a == name))
+        .collect())
+}
+
 /// Applies every embedded migration ([`MIGRATIONS`]) not yet recorded.
 /// Returns the names applied now.
 pub async fn migrate(sql: &impl SqlStore) -> Result<Vec<String>, MigrationError> {
