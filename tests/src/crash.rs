@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use gasline_ports::{Row, SqlStore, Statement, StoreError, Value};
 use gasline_testkit::{Call, Client, Loopback};
 
-use crate::remote::{Context, Scenario, expect};
+use crate::remote::{Context, Scenario, audit_clean, expect};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![Scenario {
@@ -60,22 +60,7 @@ fn settle_and_audit(cx: &Context<'_>) -> Result<(), String> {
         ids.len(),
         start.elapsed().as_secs_f64()
     );
-    let dir = std::path::PathBuf::from(std::env::var("GASLINE_E2E_DIR").map_err(|e| e.to_string())?);
-    let pem = std::fs::read_to_string(dir.join("verify-keys.pem")).map_err(|e| e.to_string())?;
-    let keys = gasline_core::signature::PublicKeySet::from_pem_list(&pem).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let d1 = HarnessD1::new(&r.base);
-    let report = futures::executor::block_on(gasline_store::audit::audit(&d1, now, Some(&keys)))
-        .map_err(|e| format!("auditing D1: {e}"))?;
-    expect(
-        report.violations.is_empty() && report.waybills_verified > 0,
-        format!(
-            "audit after the restart: {:?} orders, {} waybills verified, violations {:#?}",
-            report.orders, report.waybills_verified, report.violations
-        ),
-    )
+    audit_clean(&HarnessD1::new(&r.base), "D1 after the restart")
 }
 
 /// The local runtime's D1 database, read through the harness's control

@@ -102,6 +102,26 @@ impl Remote {
     }
 }
 
+/// The audit (`gasline_store::audit`, as `gasline audit` runs it) of
+/// `store` (named `what` in the failure) now, every waybill verified
+/// against the keys `gasline demo` wrote to `GASLINE_E2E_DIR`: no
+/// violation, and at least one waybill checked.
+pub(crate) fn audit_clean(store: &impl gasline_ports::SqlStore, what: &str) -> Result<(), String> {
+    let dir = std::path::PathBuf::from(std::env::var("GASLINE_E2E_DIR").map_err(|e| e.to_string())?);
+    let pem = std::fs::read_to_string(dir.join("verify-keys.pem")).map_err(|e| e.to_string())?;
+    let keys = gasline_core::signature::PublicKeySet::from_pem_list(&pem).map_err(|e| e.to_string())?;
+    let now = gasline_native::Clock::system().now();
+    let report = futures::executor::block_on(gasline_store::audit::audit(store, now, Some(&keys)))
+        .map_err(|e| format!("auditing {what}: {e}"))?;
+    expect(
+        report.violations.is_empty() && report.waybills_verified > 0,
+        format!(
+            "audit of {what}: {:?} orders, {} waybills verified, violations {:#?}",
+            report.orders, report.waybills_verified, report.violations
+        ),
+    )
+}
+
 pub(crate) fn expect(ok: bool, message: impl Into<String>) -> Result<(), String> {
     if ok { Ok(()) } else { Err(message.into()) }
 }

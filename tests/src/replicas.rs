@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use gasline_testkit::OrderBody;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::remote::{Context, Remote, Scenario, expect, timeline_states, unique};
+use crate::remote::{Context, Remote, Scenario, audit_clean, expect, timeline_states, unique};
 
 /// Orders in the burst, and how fast they are placed.
 const ORDERS: usize = 60;
@@ -131,33 +131,8 @@ fn replica_killed_mid_burst(cx: &Context<'_>) -> Result<(), String> {
         )?;
     }
     books_balance(Path::new(&database), &ids)?;
-    audit_clean(
-        Path::new(&database),
-        &Path::new(&var("GASLINE_E2E_DIR")?).join("verify-keys.pem"),
-    )
-}
-
-/// The audit (`gasline_store::audit`, as `gasline audit` runs it) over one
-/// snapshot of `database`, every waybill verified against `keys`: no
-/// violation.
-pub fn audit_clean(database: &Path, keys: &Path) -> Result<(), String> {
-    let pem = std::fs::read_to_string(keys).map_err(|e| format!("{}: {e}", keys.display()))?;
-    let keys = gasline_core::signature::PublicKeySet::from_pem_list(&pem).map_err(|e| e.to_string())?;
-    let store = gasline_native::SqliteStore::open_snapshot(database).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let report = futures::executor::block_on(gasline_store::audit::audit(&store, now, Some(&keys)))
-        .map_err(|e| format!("auditing {}: {e}", database.display()))?;
-    expect(
-        report.violations.is_empty() && report.waybills_verified > 0,
-        format!(
-            "audit of {}: {} waybills verified, violations {:#?}",
-            database.display(),
-            report.waybills_verified,
-            report.violations
-        ),
-    )
+    let store = gasline_native::SqliteStore::open_snapshot(&database).map_err(|e| e.to_string())?;
+    audit_clean(&store, &database)
 }
 
 /// Pauses the victim (SIGSTOP) and looks in the database for events under a

@@ -175,11 +175,7 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let store = gasline_native::SqliteStore::open_snapshot(&args.sqlite)
         .map_err(|e| anyhow!("opening {}: {e}", args.sqlite.display()))?;
-    let now = args.now.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    });
+    let now = args.now.unwrap_or_else(|| gasline_native::Clock::system().now());
     let report = futures::executor::block_on(gasline_store::audit::audit(&store, now, keys.as_ref()))
         .map_err(|e| anyhow!("{}: {e}", args.sqlite.display()))?;
     let states: Vec<String> = report.orders.iter().map(|(state, n)| format!("{state} {n}")).collect();

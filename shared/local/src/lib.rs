@@ -135,6 +135,15 @@ impl System {
         unit
     }
 
+    /// Whether an instance fault of probability `p` strikes now (counted).
+    fn crashes(&self, p: f64) -> bool {
+        let strikes = self.draw() < p;
+        if strikes {
+            self.stats.borrow_mut().crashed += 1;
+        }
+        strikes
+    }
+
     /// The ports an invocation gets (SQL yields between statements, see
     /// [`ports`]), with its clock off by the configured skew.
     pub fn ports(&self) -> LocalPorts<'_> {
@@ -181,14 +190,12 @@ impl System {
             return vec![Outcome::Retry; deliveries.len()];
         }
         let faults = self.instance_faults.get();
-        if self.draw() < faults.crash_before_commit {
-            self.stats.borrow_mut().crashed += 1;
+        if self.crashes(faults.crash_before_commit) {
             return vec![Outcome::Retry; deliveries.len()];
         }
         let bodies: Vec<Vec<u8>> = deliveries.iter().map(|d| d.message.body.clone()).collect();
         let outcomes = self.handle_batch(consumer, &bodies).await;
-        if self.draw() < faults.crash_after_commit {
-            self.stats.borrow_mut().crashed += 1;
+        if self.crashes(faults.crash_after_commit) {
             return vec![Outcome::Retry; deliveries.len()];
         }
         outcomes
@@ -211,8 +218,7 @@ impl System {
             return Outcome::Retry;
         }
         let faults = self.instance_faults.get();
-        if consumer.is_some() && self.draw() < faults.crash_before_commit {
-            self.stats.borrow_mut().crashed += 1;
+        if consumer.is_some() && self.crashes(faults.crash_before_commit) {
             return Outcome::Retry;
         }
         let outcome = match consumer {
@@ -221,8 +227,7 @@ impl System {
             // Notifications: nobody in this system subscribes.
             None => Outcome::Ack,
         };
-        if consumer.is_some() && self.draw() < faults.crash_after_commit {
-            self.stats.borrow_mut().crashed += 1;
+        if consumer.is_some() && self.crashes(faults.crash_after_commit) {
             return Outcome::Retry;
         }
         outcome

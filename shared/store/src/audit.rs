@@ -179,6 +179,7 @@ async fn stock(sql: &impl SqlStore, live: &BTreeMap<String, Order>, report: &mut
              JOIN orders o ON o.id = a.order_id GROUP BY a.order_id, o.state"
         ))
         .await?;
+    let mut allocated = std::collections::BTreeSet::new();
     for row in &locks {
         let order = row.text("order_id")?;
         let state = row.text("state")?;
@@ -188,9 +189,10 @@ async fn stock(sql: &impl SqlStore, live: &BTreeMap<String, Order>, report: &mut
             let what = if locked { "holds a lock" } else { "holds no lock" };
             report.violation("stock", format!("order {order} is {state} and {what}"));
         }
+        allocated.insert(order);
     }
     for (id, order) in live {
-        if holds_stock(order.state) && !locks.iter().any(|r| r.text("order_id").is_ok_and(|o| o == *id)) {
+        if holds_stock(order.state) && !allocated.contains(id) {
             report.violation(
                 "stock",
                 format!("order {id} is {} with nothing allocated", order.state.as_str()),
@@ -255,15 +257,20 @@ async fn waybills(
     let rows = sql
         .query(sql!("SELECT id, order_id, status, document FROM waybills"))
         .await?;
+    let mut issued_by_order: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in &rows {
+        if row.text("status")? == "issued" {
+            issued_by_order
+                .entry(row.text("order_id")?)
+                .or_default()
+                .push(row.text("id")?);
+        }
+    }
     for (id, order) in live {
         if !matches!(order.state, S::WaybillSigned | S::Accepted | S::PickedUp) {
             continue;
         }
-        let issued: Vec<String> = rows
-            .iter()
-            .filter(|r| r.text("order_id").is_ok_and(|o| o == *id) && r.text("status").is_ok_and(|s| s == "issued"))
-            .filter_map(|r| r.text("id").ok())
-            .collect();
+        let issued = issued_by_order.get(id).cloned().unwrap_or_default();
         if issued.len() != 1 || order.waybill_id.as_deref() != issued.first().map(String::as_str) {
             report.violation(
                 "waybills",
