@@ -53,6 +53,12 @@ impl Remote {
         Ok((reply.status, reply.json()))
     }
 
+    /// The whole reply (status, headers, body) to a call without a body.
+    pub fn full(&self, method: &str, path: &str, token: &str) -> Result<gasline_testkit::Reply, String> {
+        let call = Call::of(method, path, Some(token), &[], "").map_err(|e| format!("{e:#}"))?;
+        self.client.send(&call).map_err(|e| format!("{e:#}"))
+    }
+
     pub fn get(&self, path: &str, token: &str) -> Result<Reply, String> {
         self.call("GET", path, Some(token), &[], "")
     }
@@ -253,6 +259,10 @@ pub fn healthy() -> Vec<Scenario> {
         Scenario {
             name: "a rider who accepts and never loads is replaced, the stock kept",
             run: missed_pickup_reassigns,
+        },
+        Scenario {
+            name: "a token over its rate limit gets 429 with Retry-After, then is served again",
+            run: rate_limited,
         },
     ]
 }
@@ -870,6 +880,85 @@ fn consumer_fault_dead_lettered(cx: &Context<'_>) -> Result<(), String> {
         states == ["received", "source_allocated", "rider_assigned", "failed"],
         format!("{states:?}"),
     )
+}
+
+/// The riders' rate limit in `tests/e2e/dispatch-config.json`: requests
+/// per minute, burst.
+const E2E_RIDER_RATE: (u32, u32) = (600, 10);
+
+/// One rider's phone firing 48 inbox reads at once: the bucket serves its
+/// burst and what refills meanwhile, refuses the rest with 429, a problem
+/// document and `Retry-After`; other riders are untouched; waiting the
+/// `Retry-After` is enough to be served again.
+fn rate_limited(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let mut riders: Vec<(&String, &String)> = cx.riders.iter().collect();
+    riders.sort();
+    let [(rider, token), (other, other_token), ..] = riders.as_slice() else {
+        return Err("the demo has fewer than two riders".into());
+    };
+    let path = format!("/v1/riders/{rider}/inbox");
+    let start = Instant::now();
+    let replies: Vec<Result<gasline_testkit::Reply, String>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| (0..6).map(|_| r.full("GET", &path, token)).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec![Err("a client thread panicked".into())])
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let replies = replies.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let served = replies.iter().filter(|reply| reply.status == 200).count();
+    let limited: Vec<&gasline_testkit::Reply> = replies.iter().filter(|reply| reply.status == 429).collect();
+    let others: Vec<u16> = replies
+        .iter()
+        .map(|reply| reply.status)
+        .filter(|s| ![200, 429].contains(s))
+        .collect();
+    expect(others.is_empty(), format!("answers other than 200 or 429: {others:?}"))?;
+    let (per_minute, burst) = E2E_RIDER_RATE;
+    let most = f64::from(burst) + elapsed * f64::from(per_minute) / 60.0 + 1.0;
+    #[allow(clippy::cast_precision_loss)]
+    let over = served as f64 > most;
+    expect(
+        !limited.is_empty() && !over,
+        format!(
+            "{served} of 48 served and {} refused in {elapsed:.2} s (at most {most:.0} may be served)",
+            limited.len()
+        ),
+    )?;
+    let mut wait_s = 0;
+    for reply in &limited {
+        let retry_after: u32 = reply
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("a 429 without a Retry-After in seconds: {:?}", reply.headers))?;
+        let body = reply.json();
+        expect(
+            retry_after >= 1
+                && reply.content_type.starts_with("application/problem+json")
+                && body["type"] == "urn:gasline:problem:rate-limited"
+                && body["status"] == 429,
+            format!("429 with Retry-After {retry_after}: {body}"),
+        )?;
+        wait_s = wait_s.max(retry_after);
+    }
+    let (status, reply) = r.get(&format!("/v1/riders/{other}/inbox"), other_token)?;
+    expect(status == 200, format!("another rider, right after: {status} {reply}"))?;
+    std::thread::sleep(Duration::from_secs(u64::from(wait_s)));
+    let (status, reply) = r.get(&path, token)?;
+    expect(
+        status == 200,
+        format!("after the Retry-After of {wait_s} s: {status} {reply}"),
+    )?;
+    // Leave the bucket full for the scenarios after this one.
+    std::thread::sleep(Duration::from_secs(u64::from(burst * 60 / per_minute) + 1));
+    Ok(())
 }
 
 /// Runs scenarios, reporting each; returns the failures.

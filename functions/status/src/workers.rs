@@ -7,6 +7,9 @@ use worker::{
     Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent, console_error, event,
 };
 
+// The rate limiter's Durable Object class (`LIMITER`, bound by intake too)
+// comes with gasline-workers' `rate-limiter` feature, exported as is.
+
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, ctx: Context) -> Result<Response> {
     gasline_workers::serve(request, env, &ctx, async |call, ports| crate::handle(call, ports).await).await

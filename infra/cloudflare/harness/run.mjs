@@ -263,7 +263,9 @@ async function wranglerOptions(file, name) {
   const wrangler = await import("wrangler");
   try {
     const { workerOptions, main } = wrangler.unstable_getMiniflareWorkerOptions(file);
-    return { options: workerOptions, main };
+    // The deployed name (top-level `name`), which wrangler's reader leaves out.
+    const deployed = /^name\s*=\s*"([^"]+)"/m.exec(await readFile(file, "utf8"))?.[1];
+    return { options: workerOptions, main, deployed };
   } catch (error) {
     fail(`worker ${name}: cannot read ${file}: ${error?.message ?? error}`);
   }
@@ -300,6 +302,10 @@ async function buildOptions(config, dir, args) {
     if (cellNames.has(cell.name)) fail(`cell ${cell.name}: duplicate name`);
     cellNames.add(cell.name);
   }
+  // A worker's name in its wrangler file → its name here (in its cell), so
+  // that a Durable Object bound from another script ("script_name") is
+  // found under the harness's names.
+  const deployedNames = new Map();
   const cellRoutes = Object.fromEntries((cells ?? []).map((c) => [c.name, []]));
   const cellFallback = {};
   const instances = cells
@@ -319,6 +325,7 @@ async function buildOptions(config, dir, args) {
     const service = `W_${index}`;
     const fromWrangler = w.wrangler ? await wranglerOptions(resolve(w.wrangler), w.name) : null;
     const base = fromWrangler?.options ?? {};
+    if (fromWrangler?.deployed) deployedNames.set(`${cell?.name ?? ""}/${fromWrangler.deployed}`, w.name);
     let buildDir;
     let main = w.main ?? "index.js";
     if (w.build) buildDir = resolve(w.build);
@@ -401,6 +408,12 @@ async function buildOptions(config, dir, args) {
     });
   }
   for (const [index, s] of summaries.entries()) {
+    for (const [binding, object] of Object.entries(workers[index].durableObjects ?? {})) {
+      if (typeof object !== "object" || !object.scriptName) continue;
+      const local = deployedNames.get(`${s.cell ?? ""}/${object.scriptName}`);
+      if (!local) fail(`worker ${s.name}: Durable Object ${binding} lives in unknown worker ${object.scriptName}`);
+      workers[index].durableObjects[binding] = { ...object, scriptName: local };
+    }
     for (const target of Object.values(workers[index].serviceBindings)) {
       const name = typeof target === "string" ? target : target?.name;
       if (!names.has(name)) fail(`worker ${s.name}: service binding to unknown worker ${name}`);

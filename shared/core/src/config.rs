@@ -73,6 +73,10 @@ pub struct Config {
     /// it makes (`sh_01JF…`), which is how the router finds the order again.
     /// `None` (the default) for a deployment without cells.
     pub cell: Option<crate::cell::CellName>,
+    /// Requests each kind of caller may make, per token
+    /// ([`crate::limit`]); over it a request is answered 429 with
+    /// `Retry-After`.
+    pub rate_limits: crate::limit::Limits,
 }
 
 impl Default for Config {
@@ -103,6 +107,7 @@ impl Default for Config {
             gis_breaker_failures: 3,
             gis_breaker_open_ms: 30_000,
             cell: None,
+            rate_limits: crate::limit::Limits::default(),
         }
     }
 }

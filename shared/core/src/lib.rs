@@ -11,6 +11,7 @@
 //! - [`cell`]: which cell (one region's database, queues, stations and
 //!   riders) an order, rider or station belongs to.
 //! - [`breaker`]: the circuit-breaker policy for outside systems.
+//! - [`limit`]: per-caller rate limits (a token bucket as one number).
 //! - [`config`]: the tunables (radii, night window, timeouts, retry limits).
 //! - [`state`]: the order state machine as a transition table.
 //! - [`event`]: the event envelope that chains the saga.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod geo;
+pub mod limit;
 pub mod matching;
 pub mod order;
 pub mod signature;

@@ -333,14 +333,16 @@ pub fn admit(request: Request, configured_max: usize) -> Result<Call, Response> 
 }
 
 /// The path and query of a request target: an origin-form target as is,
-/// an absolute URL (Spin hands those over) cut to its path and query.
+/// an absolute URL (Spin hands those over) cut to its path and query. A
+/// target that starts with `/` is origin-form whatever follows: a `://` in
+/// its path or query (`?next=https://…`) is not a URL to cut to.
 fn path_and_query(target: &str) -> Option<&str> {
     let rest = match target.find("://") {
-        Some(i) => {
+        Some(i) if !target.starts_with('/') => {
             let after = &target[i + 3..];
             &after[after.find('/').unwrap_or(after.len())..]
         }
-        None => target,
+        _ => target,
     };
     let rest = if rest.is_empty() { "/" } else { rest };
     (rest.starts_with('/') && rest.parse::<http::Uri>().is_ok()).then_some(rest)
@@ -553,6 +555,30 @@ mod tests {
         assert_eq!(full_url.route().endpoint, Endpoint::PlaceOrder);
         assert_eq!(full_url.target, "/v1/orders");
         assert_eq!(status(admit_head(&head("GET", "/healthz/", &[]), 100)), 200);
+    }
+
+    /// Found by the `admit` fuzz target: a URL in the path or the query
+    /// of an origin-form target was taken for the target itself, so that
+    /// `GET /v1/orders/o1?next=https://h/healthz` was admitted as
+    /// `/healthz`, and the Spin adapter (whose target is the full URL's
+    /// path and query) routed the fuzzer's request below otherwise than
+    /// the head-then-body path did.
+    #[test]
+    fn a_url_inside_an_origin_form_target_is_not_the_target() {
+        let pending = admit_head(&head("GET", "/v1/orders/o1?next=https://h/healthz", &[]), 100).unwrap();
+        assert_eq!(
+            (pending.route().endpoint, pending.id.as_str()),
+            (Endpoint::OrderStatus, "o1")
+        );
+        assert_eq!(pending.target, "/v1/orders/o1?next=https://h/healthz");
+        let found = "htt://127.0.0.1:3000/v1/orders/01JWQ3K8T4XG6Z1V9N2B5Mp://127.0.0.1:3000/v1/orders/01JWQ3K8T4XG6Z1V9N2B5M7C8D/cancel/";
+        assert_eq!(status(admit_head(&head("POST", found, &[]), 100)), 404);
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(found)
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(admit(request, 100).unwrap_err().status(), 404);
     }
 
     #[test]

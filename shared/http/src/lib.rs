@@ -12,7 +12,7 @@ pub use admit::{
     Access, Body, Call, Endpoint, Function, Head, Limit, MAX_HEADER_BYTES, MAX_HEADERS, MAX_READ_BYTES, Pending,
     ROUTES, Route, admit, admit_head, method_not_allowed, misdirected,
 };
-use gasline_ports::Ports;
+use gasline_ports::{Ports, RateLimiter, Taken};
 use gasline_store::tokens::{self, Principal, Role};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
@@ -31,6 +31,8 @@ pub struct Problem {
     pub kind: &'static str,
     pub title: &'static str,
     pub detail: String,
+    /// Seconds after which the request may succeed (`Retry-After`).
+    pub retry_after_s: Option<u32>,
 }
 
 impl Problem {
@@ -40,6 +42,22 @@ impl Problem {
             kind,
             title,
             detail: detail.into(),
+            retry_after_s: None,
+        }
+    }
+
+    /// A 429: the caller's token is over its rate limit; one more request
+    /// fits in `retry_after_ms` (`Retry-After` in whole seconds, rounded up).
+    pub fn too_many_requests(retry_after_ms: i64) -> Self {
+        let seconds = u32::try_from((retry_after_ms.max(1) + 999) / 1000).unwrap_or(u32::MAX);
+        Self {
+            retry_after_s: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("this token is over its rate limit; retry in {seconds} s"),
+            )
         }
     }
 
@@ -114,6 +132,11 @@ impl Problem {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -380,13 +403,37 @@ pub async fn authenticate(ports: &impl Ports, request: &Request, roles: &[Role])
         .await
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(Problem::unauthorized)?;
-    if roles.contains(&principal.role) {
-        Ok(principal)
-    } else {
-        Err(Problem::forbidden(format!(
+    if !roles.contains(&principal.role) {
+        return Err(Problem::forbidden(format!(
             "this endpoint does not accept {} tokens",
             principal.role.as_str()
-        )))
+        )));
+    }
+    within_rate(ports, &principal).await?;
+    Ok(principal)
+}
+
+/// Spends one request of the token's bucket ([`gasline_core::limit`]), at
+/// the rate `dispatch_config.rate_limits` sets for its role; over it, a 429
+/// with `Retry-After`. Only callers who proved who they are get this far,
+/// so a bucket is a real client's. A limiter that cannot be reached lets
+/// the request through: limits protect capacity, and the request meets
+/// the same store trouble on its way if there is any.
+async fn within_rate(ports: &impl Ports, principal: &Principal) -> Result<(), Problem> {
+    let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
+    let limits = &config.rate_limits;
+    let rate = match principal.role {
+        Role::App => limits.app,
+        Role::Rider => limits.rider,
+        Role::Station => limits.station,
+        Role::Ops => limits.ops,
+    };
+    let Some(rate) = rate else {
+        return Ok(());
+    };
+    match ports.limiter().take(&principal.token_id, rate).await {
+        Ok(Taken::Limited { retry_after_ms }) => Err(Problem::too_many_requests(retry_after_ms)),
+        Ok(Taken::Allowed { .. }) | Err(_) => Ok(()),
     }
 }
 

@@ -100,6 +100,7 @@ impl System {
             ids: SeededIds::new(clock.clone(), seed ^ 0x5EED),
             http: ScriptedHttp::new(),
             variables: NativeVariables::new(),
+            limiter: gasline_native::MemoryLimiter::new(clock.clone()),
             clock,
         };
         Self::from_services(services)

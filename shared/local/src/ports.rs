@@ -85,9 +85,14 @@ impl<'a> Ports for LocalPorts<'a> {
     type Kv = MemoryKv;
     type Queue = FaultyQueue;
     type Http = ScriptedHttp;
+    type Limiter = gasline_native::MemoryLimiter;
 
     fn sql(&self) -> &InterleavedSql<'a> {
         &self.sql
+    }
+
+    fn limiter(&self) -> &gasline_native::MemoryLimiter {
+        &self.services.limiter
     }
 
     fn kv(&self) -> &MemoryKv {

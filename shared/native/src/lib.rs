@@ -7,6 +7,7 @@
 //!   `infra/migrations/` embedded at compile time and applied like
 //!   `wrangler d1 migrations apply` ([`SqliteStore::migrate`]);
 //! - [`MemoryKv`]: an in-memory key-value store with TTL;
+//! - [`MemoryLimiter`]: rate-limit buckets in memory;
 //! - [`FaultyQueue`]: an in-process queue that duplicates, drops, fails and
 //!   reorders messages reproducibly from a seed ([`Faults`]);
 //! - [`ScriptedHttp`]: canned outbound HTTP answers, with requests recorded;
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod http_client;
 pub mod ids;
 pub mod kv;
+pub mod limiter;
 pub mod ports;
 pub mod queue;
 pub mod rng;
@@ -35,6 +37,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use http_client::{HttpResult, RecordedRequest, ScriptedHttp, json_response};
 pub use ids::SeededIds;
 pub use kv::MemoryKv;
+pub use limiter::MemoryLimiter;
 pub use ports::{NativePorts, NativeServices};
 pub use queue::{Delivery, Faults, FaultyQueue, QueueStats};
 pub use rng::SeededRng;
@@ -52,6 +55,7 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<SqliteStore>();
         assert_send_sync::<MemoryKv>();
+        assert_send_sync::<MemoryLimiter>();
         assert_send_sync::<FaultyQueue>();
         assert_send_sync::<ScriptedHttp>();
         assert_send_sync::<SeededIds>();

@@ -8,6 +8,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::http_client::ScriptedHttp;
 use crate::ids::SeededIds;
 use crate::kv::MemoryKv;
+use crate::limiter::MemoryLimiter;
 use crate::queue::{Faults, FaultyQueue};
 use crate::sqlite::SqliteStore;
 use crate::variables::NativeVariables;
@@ -30,6 +31,8 @@ pub struct NativePorts<'a> {
     pub ids: &'a SeededIds,
     /// Where `variable()` looks.
     pub variables: &'a NativeVariables,
+    /// The rate limits' buckets.
+    pub limiter: &'a MemoryLimiter,
 }
 
 impl Ports for NativePorts<'_> {
@@ -37,9 +40,14 @@ impl Ports for NativePorts<'_> {
     type Kv = MemoryKv;
     type Queue = FaultyQueue;
     type Http = ScriptedHttp;
+    type Limiter = MemoryLimiter;
 
     fn sql(&self) -> &SqliteStore {
         self.sql
+    }
+
+    fn limiter(&self) -> &MemoryLimiter {
+        self.limiter
     }
 
     fn kv(&self) -> &MemoryKv {
@@ -85,6 +93,8 @@ pub struct NativeServices {
     pub ids: SeededIds,
     /// The variables.
     pub variables: NativeVariables,
+    /// The rate limits' buckets, shared by every handler call.
+    pub limiter: MemoryLimiter,
 }
 
 impl NativeServices {
@@ -110,6 +120,7 @@ impl NativeServices {
             ids: SeededIds::new(clock.clone(), seed ^ 0x5EED_1D5E_ED1D_5EED),
             http: ScriptedHttp::new(),
             variables: NativeVariables::new(),
+            limiter: MemoryLimiter::new(clock.clone()),
             clock,
         }
     }
@@ -135,6 +146,7 @@ impl NativeServices {
             clock: &self.clock,
             ids: &self.ids,
             variables: &self.variables,
+            limiter: &self.limiter,
         }
     }
 }

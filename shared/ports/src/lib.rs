@@ -247,15 +247,30 @@ pub enum HttpError {
     Unreachable(String),
 }
 
+/// Per-caller token buckets ([`gasline_core::limit`]), each advanced in one
+/// atomic step of the store that fits the platform: a Durable Object per
+/// bucket on Workers, a Lua script in Redis on Spin, memory in-process.
+/// The bucket runs on the store's clock, not the caller's: instances whose
+/// clocks disagree by more than a burst's worth of time would otherwise
+/// refuse each other's requests.
+pub trait RateLimiter {
+    /// Asks `key`'s bucket for one request under `rate`.
+    async fn take(&self, key: &str, rate: Rate) -> Result<Taken, StoreError>;
+}
+
+pub use gasline_core::limit::{Rate, Taken};
+
 /// Everything a handler may use. One implementation per platform.
 pub trait Ports {
     type Sql: SqlStore;
     type Kv: KvStore;
     type Queue: Publisher;
     type Http: HttpClient;
+    type Limiter: RateLimiter;
 
     fn sql(&self) -> &Self::Sql;
     fn kv(&self) -> &Self::Kv;
+    fn limiter(&self) -> &Self::Limiter;
     fn queue(&self) -> &Self::Queue;
     fn http(&self) -> &Self::Http;
 

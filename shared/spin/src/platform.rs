@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures::future::{Either, select};
 use gasline_core::event::Consumer;
 use gasline_ports::{
-    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Row, SqlStore, Statement, StoreError,
-    Value,
+    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Rate, RateLimiter, Row, SqlStore,
+    Statement, StoreError, Taken, Value,
 };
 use gasline_store::consume::Outcome;
 use spin_sdk::http::body::IncomingBodyExt as _;
@@ -196,12 +196,51 @@ impl HttpClient for SpinHttp {
     }
 }
 
+/// Rate-limit buckets in Redis (the one store every Spin instance of the
+/// application shares, already there for the saga's bell): each step is
+/// one `EVAL` of `bucket/step.lua`, the core's [`gasline_core::limit::take`]
+/// written for Redis, on Redis's clock (`bucket/clock.lua`), so concurrent
+/// instances cannot both spend the last request, nor disagree about the
+/// time. A test runs the step against the core's function on a real Redis
+/// (`tests/spin-host/tests/bucket.rs`).
+pub struct SpinLimiter {
+    address: Option<String>,
+}
+
+/// The script's text, sent with every call (Redis keeps it compiled).
+pub const BUCKET_SCRIPT: &str = concat!(include_str!("bucket/clock.lua"), include_str!("bucket/step.lua"));
+
+impl RateLimiter for SpinLimiter {
+    async fn take(&self, key: &str, rate: Rate) -> Result<Taken, StoreError> {
+        let unavailable = |e: redis::Error| StoreError::Unavailable(format!("rate limiter: {e:?}"));
+        let address = self
+            .address
+            .as_deref()
+            .ok_or_else(|| StoreError::Unavailable("redis_address is not set".into()))?;
+        let connection = redis::Connection::open(address).await.map_err(unavailable)?;
+        let arguments = [
+            redis::RedisParameter::Binary(BUCKET_SCRIPT.as_bytes().to_vec()),
+            redis::RedisParameter::Int64(1),
+            redis::RedisParameter::Binary(format!("gasline:rate:{key}").into_bytes()),
+            redis::RedisParameter::Int64(rate.interval_ms()),
+            redis::RedisParameter::Int64(rate.tolerance_ms()),
+        ];
+        let answer = connection.execute("EVAL", arguments).await.map_err(unavailable)?;
+        match answer.as_slice() {
+            [redis::RedisResult::Int64(1), redis::RedisResult::Int64(tat)] => Ok(Taken::Allowed { tat: *tat }),
+            [redis::RedisResult::Int64(0), redis::RedisResult::Int64(ms)] => Ok(Taken::Limited { retry_after_ms: *ms }),
+            other => Err(StoreError::Backend(format!("rate limiter answered {other:?}"))),
+        }
+    }
+}
+
 /// Everything a handler may use, over one Spin component instance.
 pub struct SpinPorts {
     sql: SpinSql,
     kv: SpinKv,
     queue: SpinRedis,
     http: SpinHttp,
+    limiter: SpinLimiter,
 }
 
 impl SpinPorts {
@@ -219,6 +258,9 @@ impl SpinPorts {
         Ok(Self {
             sql,
             kv: SpinKv(kv),
+            limiter: SpinLimiter {
+                address: address.clone(),
+            },
             queue: SpinRedis {
                 address,
                 faults: Faults::read().await,
@@ -233,9 +275,14 @@ impl Ports for SpinPorts {
     type Kv = SpinKv;
     type Queue = SpinRedis;
     type Http = SpinHttp;
+    type Limiter = SpinLimiter;
 
     fn sql(&self) -> &SpinSql {
         &self.sql
+    }
+
+    fn limiter(&self) -> &SpinLimiter {
+        &self.limiter
     }
 
     fn kv(&self) -> &SpinKv {

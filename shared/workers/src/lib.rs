@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `DB` | D1 | the SQL store (migrations in `infra/migrations/`) |
 //! | `KV` | Workers KV | traffic cache, GIS breaker |
+//! | `LIMITER` | Durable Object namespace | rate-limit buckets, hosted by status, bound by intake and status (`src/limiter.rs`) |
 //! | `Q_<TOPIC>` | Queue producer | one per event topic, `.` → `_`, upper case (`Q_ORDER_CREATED`) |
 //! | vars / secrets | text | `signing_key` (secret), `verify_keys`, `dispatch_config`, `gis_url`, `signer_id` |
 //!
@@ -21,8 +22,12 @@
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod faults;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod limiter;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod platform;
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", feature = "rate-limiter"))]
+pub use limiter::RateLimiter;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub use platform::*;
 

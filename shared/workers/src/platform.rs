@@ -18,6 +18,7 @@ use worker::{
 };
 
 use crate::faults;
+use crate::limiter::WorkerLimiter;
 
 fn classify(message: String) -> StoreError {
     let lower = message.to_ascii_lowercase();
@@ -268,6 +269,7 @@ pub struct WorkerPorts {
     kv: WorkerKv,
     queue: WorkerQueues,
     http: WorkerHttp,
+    limiter: WorkerLimiter,
 }
 
 impl WorkerPorts {
@@ -278,6 +280,7 @@ impl WorkerPorts {
             kv: WorkerKv(env.kv("KV")?),
             queue: WorkerQueues::direct(env.clone()),
             http: WorkerHttp,
+            limiter: WorkerLimiter(env.durable_object(crate::limiter::BINDING).ok()),
             env,
         })
     }
@@ -296,9 +299,14 @@ impl Ports for WorkerPorts {
     type Kv = WorkerKv;
     type Queue = WorkerQueues;
     type Http = WorkerHttp;
+    type Limiter = WorkerLimiter;
 
     fn sql(&self) -> &D1Sql {
         &self.sql
+    }
+
+    fn limiter(&self) -> &WorkerLimiter {
+        &self.limiter
     }
 
     fn kv(&self) -> &WorkerKv {
