@@ -17,10 +17,66 @@ use gasline_testkit::{Call, Client, Loopback};
 use crate::remote::{Context, Scenario, audit_clean, expect};
 
 pub fn scenarios() -> Vec<Scenario> {
-    vec![Scenario {
-        name: "orders accepted before a SIGKILL settle after the restart, and the audit is clean",
-        run: settle_and_audit,
-    }]
+    vec![
+        Scenario {
+            name: "orders accepted before a SIGKILL settle after the restart, and the audit is clean",
+            run: settle_and_audit,
+        },
+        Scenario {
+            name: "orders past their retention leave D1 for the archive, and the audit stays clean",
+            run: purge_on_d1,
+        },
+    ]
+}
+
+/// The purge's statements (`json_each`, `json_extract`, one batch) on
+/// D1 itself: three of the orders cancelled (and their void records
+/// signed), then a year on every order that ended is archived, nothing
+/// else moves, and the books still balance.
+fn purge_on_d1(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let d1 = HarnessD1::new(&r.base);
+    let count = |sql: &str| -> Result<i64, String> {
+        let rows = futures::executor::block_on(d1.query(Statement::new(sql, Vec::new()))).map_err(|e| e.to_string())?;
+        rows.first()
+            .and_then(|r| r.int("n").ok())
+            .ok_or_else(|| format!("{sql}: no count"))
+    };
+    let ids = std::env::var("GASLINE_E2E_ORDERS").unwrap_or_default();
+    for id in ids.split(',').filter(|id| !id.is_empty()).take(3) {
+        let (status, reply) = r.post(&format!("/v1/orders/{id}/cancel"), r.app(), "")?;
+        // 409: it had ended already (rejected, say), which serves as well.
+        expect(status == 200 || status == 409, format!("cancel {id}: {status} {reply}"))?;
+    }
+    let start = Instant::now();
+    let unsigned_voids = "SELECT COUNT(*) AS n FROM waybills WHERE status = 'void' AND void_record IS NULL";
+    while count(unsigned_voids)? > 0 {
+        expect(
+            start.elapsed() < Duration::from_secs(30),
+            "void records still unsigned after 30 s",
+        )?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ended = "SELECT COUNT(*) AS n FROM orders WHERE state IN ('delivered', 'cancelled', 'rejected', 'failed')";
+    let (ended_before, all_before) = (count(ended)?, count("SELECT COUNT(*) AS n FROM orders")?);
+    expect(ended_before > 0, "no order has ended: nothing to purge")?;
+    let a_year_on = gasline_native::Clock::system().now() + 365 * 86_400_000;
+    let config = gasline_core::config::Config::default();
+    let purged = futures::executor::block_on(gasline_store::purge::purge_all(&d1, a_year_on, &config))
+        .map_err(|e| format!("purge on D1: {e}"))?;
+    let after = (
+        count(ended)?,
+        count("SELECT COUNT(*) AS n FROM orders")?,
+        count("SELECT COUNT(*) AS n FROM order_archive")?,
+    );
+    expect(
+        usize::try_from(ended_before).is_ok_and(|n| n == purged)
+            && after == (0, all_before - ended_before, ended_before),
+        format!(
+            "{purged} purged of {ended_before} ended ({all_before} orders); then (ended, orders, archived) = {after:?}"
+        ),
+    )?;
+    audit_clean(&d1, "D1 after the purge")
 }
 
 /// A minute for the cron to come round, the sweeper's grace, and the saga.
@@ -63,9 +119,9 @@ fn settle_and_audit(cx: &Context<'_>) -> Result<(), String> {
     audit_clean(&HarnessD1::new(&r.base), "D1 after the restart")
 }
 
-/// The local runtime's D1 database, read through the harness's control
-/// path (`POST /__harness/d1`): enough of the SQL port for the audit, which
-/// only reads.
+/// The local runtime's D1 database through the harness's control path
+/// (`POST /__harness/d1`): the SQL port for the audit, which reads, and
+/// the purge, whose batch is one D1 `batch` (atomic, as in production).
 pub struct HarnessD1 {
     client: Client<Loopback>,
 }
@@ -100,36 +156,59 @@ fn from_json(value: &serde_json::Value) -> Value {
     }
 }
 
-impl SqlStore for HarnessD1 {
-    async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
-        let body = serde_json::json!({
-            "sql": statement.sql,
-            "params": statement.params.iter().map(to_json).collect::<Vec<_>>(),
-        });
+fn statement_json(statement: &Statement) -> serde_json::Value {
+    serde_json::json!({
+        "sql": statement.sql,
+        "params": statement.params.iter().map(to_json).collect::<Vec<_>>(),
+    })
+}
+
+fn rows(result: &serde_json::Value) -> Vec<Row> {
+    result["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_object)
+        .map(|object| {
+            let columns: Vec<String> = object.keys().cloned().collect();
+            let values = object.values().map(from_json).collect();
+            Row::new(columns.into(), values)
+        })
+        .collect()
+}
+
+impl HarnessD1 {
+    /// One D1 `batch` of `statements`; each one's result.
+    fn send(&self, statements: &[Statement]) -> Result<Vec<serde_json::Value>, StoreError> {
+        let batch: Vec<_> = statements.iter().map(statement_json).collect();
+        let body = serde_json::json!({ "batch": batch });
         let reply = self
             .client
             .send(&Call::post("/__harness/d1", body.to_string()))
             .map_err(|e| StoreError::Unavailable(format!("{e:#}")))?;
         if reply.status != 200 {
-            return Err(StoreError::Backend(format!(
-                "harness D1 answered {}: {}",
-                reply.status,
-                reply.text()
-            )));
+            let text = reply.text();
+            return Err(if text.contains("constraint failed") {
+                StoreError::Conflict(text)
+            } else {
+                StoreError::Backend(format!("harness D1 answered {}: {text}", reply.status))
+            });
         }
-        let results = reply.json()["results"].as_array().cloned().unwrap_or_default();
-        Ok(results
-            .iter()
-            .filter_map(serde_json::Value::as_object)
-            .map(|object| {
-                let columns: Vec<String> = object.keys().cloned().collect();
-                let values = object.values().map(from_json).collect();
-                Row::new(columns.into(), values)
-            })
-            .collect())
+        Ok(reply.json().as_array().cloned().unwrap_or_default())
+    }
+}
+
+impl SqlStore for HarnessD1 {
+    async fn query(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        let results = self.send(std::slice::from_ref(&statement))?;
+        Ok(results.first().map(rows).unwrap_or_default())
     }
 
-    async fn batch(&self, _: Vec<Statement>) -> Result<(), StoreError> {
-        Err(StoreError::Backend("the audit's view of D1 is read-only".into()))
+    async fn query_many(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>, StoreError> {
+        Ok(self.send(&statements)?.iter().map(rows).collect())
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        self.send(&statements).map(drop)
     }
 }

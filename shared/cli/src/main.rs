@@ -54,6 +54,29 @@ enum Command {
     /// belongs and (with --verify-keys) verifying. Prints each violation;
     /// exits 1 if there is any.
     Audit(AuditArgs),
+    /// Move every order that ended more than the retention ago to the
+    /// archive, which holds no personal data (what the sweeper does a batch
+    /// at a time): for a database the sweeper does not reach, or after
+    /// shortening the retention. Prints how many.
+    Purge(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+struct PurgeArgs {
+    /// The SQLite database file (migrated to this build's schema).
+    #[arg(long, value_name = "FILE")]
+    sqlite: PathBuf,
+    /// Days after an order ended that its personal data is kept (default:
+    /// the deployment's `personal_data_retention_days`, read from
+    /// `--dispatch-config`, else 90).
+    #[arg(long, value_name = "DAYS")]
+    retention_days: Option<u32>,
+    /// The deployment's dispatch configuration (JSON), for its retention.
+    #[arg(long, value_name = "FILE")]
+    dispatch_config: Option<PathBuf>,
+    /// The time to purge at (ms since the epoch; default now).
+    #[arg(long, value_name = "MS")]
+    now: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -161,7 +184,46 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::demo(&args),
         Command::Migrate(args) => migrate(&args),
         Command::Audit(args) => audit(&args),
+        Command::Purge(args) => purge(&args),
     }
+}
+
+fn purge(args: &PurgeArgs) -> anyhow::Result<ExitCode> {
+    let raw = args
+        .dispatch_config
+        .as_ref()
+        .map(|path| fs::read_to_string(path).with_context(|| format!("reading {}", path.display())))
+        .transpose()?;
+    let mut config = gasline_store::parse_config(raw.as_deref()).map_err(|e| anyhow!(e))?;
+    if let Some(days) = args.retention_days {
+        config.personal_data_retention_days = Some(days);
+    }
+    let Some(days) = config.personal_data_retention_days else {
+        println!(
+            "{}: no retention is set (personal_data_retention_days is null): nothing purged",
+            args.sqlite.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let store = gasline_native::SqliteStore::open(&args.sqlite)
+        .map_err(|e| anyhow!("opening {}: {e}", args.sqlite.display()))?;
+    let missing = futures::executor::block_on(gasline_store::migrations::missing(&store))
+        .map_err(|e| anyhow!("{}: {e}", args.sqlite.display()))?;
+    if !missing.is_empty() {
+        bail!(
+            "{}: the schema is behind this build ({}); run `gasline migrate --sqlite` first",
+            args.sqlite.display(),
+            missing.join(", ")
+        );
+    }
+    let now = args.now.unwrap_or_else(|| gasline_native::Clock::system().now());
+    let purged = futures::executor::block_on(gasline_store::purge::purge_all(&store, now, &config))
+        .map_err(|e| anyhow!("{}: {e}", args.sqlite.display()))?;
+    println!(
+        "{}: {purged} order(s) ended more than {days} days ago moved to the archive",
+        args.sqlite.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {

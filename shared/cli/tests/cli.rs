@@ -391,3 +391,52 @@ fn audit_passes_a_simulated_day_and_names_what_breaks_the_books() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("nowhere.db"), "{}", stderr(&missing));
 }
+
+#[test]
+fn purge_moves_what_is_past_the_retention_to_the_archive_once() {
+    let scratch = Scratch::new("purge");
+    let dir = scratch.path("cells");
+    std::fs::create_dir_all(&dir).unwrap();
+    gasline_ok([
+        "simulate",
+        "--cells",
+        "1",
+        "--orders",
+        "12",
+        "--rate",
+        "400",
+        "--riders",
+        "20",
+        "--db-dir",
+        path_str(&dir),
+    ]);
+    let db = dir.join("sh.db");
+    let now = gasline_native::Clock::system().now();
+    let in_days = |days: i64| (now + days * 86_400_000).to_string();
+    let purge = |at: &str, extra: &[&str]| {
+        let mut args = vec!["purge", "--sqlite", path_str(&db), "--now", at];
+        args.extend_from_slice(extra);
+        String::from_utf8(gasline_ok(args)).unwrap()
+    };
+    assert!(
+        purge(&in_days(89), &[]).contains(": 0 order(s)"),
+        "within the default 90 days"
+    );
+    let config = scratch.write("dispatch-config.json", r#"{"personal_data_retention_days": 30}"#);
+    let out = purge(&in_days(31), &["--dispatch-config", path_str(&config)]);
+    assert!(out.contains(": 12 order(s) ended more than 30 days ago"), "{out}");
+    assert!(
+        purge(&in_days(400), &["--retention-days", "1"]).contains(": 0 order(s)"),
+        "once"
+    );
+    let store = gasline_native::SqliteStore::open(&db).unwrap();
+    let count = |table: &str| {
+        use gasline_ports::SqlStore as _;
+        let rows =
+            futures::executor::block_on(store.query(gasline_ports::sql!(format!("SELECT COUNT(*) AS n FROM {table}"))));
+        rows.unwrap()[0].int("n").unwrap()
+    };
+    assert_eq!((count("orders"), count("order_archive"), count("waybills")), (0, 12, 0));
+    let audit = String::from_utf8(gasline_ok(["audit", "--sqlite", path_str(&db)])).unwrap();
+    assert!(audit.ends_with("0 violation(s)\n"), "{audit}");
+}

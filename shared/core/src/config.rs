@@ -77,6 +77,13 @@ pub struct Config {
     /// ([`crate::limit`]); over it a request is answered 429 with
     /// `Retry-After`.
     pub rate_limits: crate::limit::Limits,
+    /// Days after an order ended (delivered, cancelled, rejected, failed)
+    /// that its personal data is kept; then the sweeper moves it to the
+    /// archive, which has none (`gasline_store::purge`). `None`: kept for
+    /// ever.
+    pub personal_data_retention_days: Option<u32>,
+    /// Orders one sweep archives at most.
+    pub purge_batch: u32,
 }
 
 impl Default for Config {
@@ -108,11 +115,19 @@ impl Default for Config {
             gis_breaker_open_ms: 30_000,
             cell: None,
             rate_limits: crate::limit::Limits::default(),
+            personal_data_retention_days: Some(90),
+            purge_batch: 200,
         }
     }
 }
 
 impl Config {
+    /// Orders that ended before this time (ms) are past their retention.
+    pub fn retention_cutoff(&self, now: crate::Millis) -> Option<crate::Millis> {
+        self.personal_data_retention_days
+            .map(|days| now.saturating_sub(i64::from(days) * 86_400_000))
+    }
+
     /// The GIS traffic service's circuit breaker.
     pub fn gis_breaker(&self) -> crate::breaker::Policy {
         crate::breaker::Policy {

@@ -136,6 +136,18 @@ impl fmt::Display for Reason {
     }
 }
 
+impl Reason {
+    /// The reason without words a person wrote (a cancellation's own
+    /// reason, which may name anyone): what an archive with no personal
+    /// data keeps.
+    pub fn without_free_text(&self) -> String {
+        match self {
+            Reason::Cancelled(_) => "cancelled".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

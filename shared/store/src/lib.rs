@@ -11,6 +11,7 @@ pub mod consume;
 pub mod migrations;
 pub mod order;
 pub mod outbox;
+pub mod purge;
 pub mod riders;
 pub mod stations;
 pub mod sweep;

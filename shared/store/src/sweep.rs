@@ -6,7 +6,9 @@
 //! recorded, and after `max_deliveries` dead-letters them, failing and
 //! compensating the order if the event was still live. Who runs it: the cron
 //! trigger on Workers; on Spin a Redis-timed tick (`gasline_spin::tick`)
-//! and `POST /v1/ops/sweep` for an outside scheduler or an operator.
+//! and `POST /v1/ops/sweep` for an outside scheduler or an operator. Each
+//! sweep also archives a batch of orders past their retention
+//! ([`crate::purge`]).
 
 use gasline_core::config::Config;
 use gasline_core::event::Envelope;
@@ -31,6 +33,8 @@ pub struct SweepReport {
     pub orders_failed: usize,
     /// Rows whose publish failed again (left for the next sweep).
     pub publish_failures: usize,
+    /// Orders moved to the archive, past their retention ([`crate::purge`]).
+    pub purged: usize,
 }
 
 /// Runs one sweep of the outbox.
@@ -50,6 +54,9 @@ pub async fn sweep(ports: &impl Ports) -> Result<SweepReport, StoreError> {
             report.publish_failures += 1;
         }
     }
+    // After the outbox, whose work is committed by now: a purge that fails
+    // (and says so, every sweep) never holds up the saga.
+    report.purged = crate::purge::purge(ports.sql(), now, &config).await?;
     Ok(report)
 }
 
