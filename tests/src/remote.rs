@@ -112,7 +112,7 @@ impl Remote {
 /// `store` (named `what` in the failure) now, every waybill verified
 /// against the keys `gasline demo` wrote to `GASLINE_E2E_DIR`: no
 /// violation, and at least one waybill checked.
-pub(crate) fn audit_clean(store: &impl gasline_ports::SqlStore, what: &str) -> Result<(), String> {
+pub fn audit_clean(store: &impl gasline_ports::SqlStore, what: &str) -> Result<(), String> {
     let dir = std::path::PathBuf::from(std::env::var("GASLINE_E2E_DIR").map_err(|e| e.to_string())?);
     let pem = std::fs::read_to_string(dir.join("verify-keys.pem")).map_err(|e| e.to_string())?;
     let keys = gasline_core::signature::PublicKeySet::from_pem_list(&pem).map_err(|e| e.to_string())?;
@@ -286,6 +286,98 @@ pub fn faulty() -> Vec<Scenario> {
             run: consumer_fault_dead_lettered,
         },
     ]
+}
+
+/// Scenarios for a runtime started with the hostile faults
+/// (`infra/xtask/src/faults.rs`, `HOSTILE`): SQL writes refused 3 s of
+/// every 15 s, a fifth of all publishes lost, and a GIS that answers too
+/// late for matching's timeout.
+pub fn hostile() -> Vec<Scenario> {
+    vec![Scenario {
+        name: "orders placed through SQL outages, lost messages and a slow GIS all settle",
+        run: orders_through_faults,
+    }]
+}
+
+/// Orders of the hostile scenario, one every 600 ms: 17 s, more than one
+/// outage period, so some of them meet an outage at intake.
+const HOSTILE_ORDERS: usize = 28;
+
+fn orders_through_faults(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let start = Instant::now();
+    let (mut ids, mut refused) = (Vec::new(), 0);
+    for i in 0..HOSTILE_ORDERS {
+        let key = unique(&format!("e2e-hostile-{i}"));
+        let body = OrderBody::new().item("YSP12", 1);
+        // What the API tells a client to do with a 503: the same request,
+        // with the same Idempotency-Key, a little later.
+        let give_up = Instant::now() + Duration::from_secs(60);
+        loop {
+            match r.place(&body, &key) {
+                Ok(id) => {
+                    ids.push(id);
+                    break;
+                }
+                Err(why) if why.contains("answered 503") && Instant::now() < give_up => {
+                    refused += 1;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(why) => return Err(format!("order {i}: {why}")),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let placed = start.elapsed().as_secs_f64();
+    expect(
+        refused > 0,
+        "no order met an SQL outage at intake: the fault did not bite",
+    )?;
+    let settled = |o: &Value| {
+        o["state"] == "waybill_signed"
+            || ["delivered", "rejected", "cancelled", "failed"].contains(&o["state"].as_str().unwrap_or(""))
+    };
+    let limit = Instant::now() + Duration::from_secs(180);
+    let mut last_sweep = Instant::now();
+    let mut pending: Vec<&String> = ids.iter().collect();
+    let mut states: HashMap<String, usize> = HashMap::new();
+    while !pending.is_empty() {
+        expect(
+            Instant::now() < limit,
+            format!(
+                "{} of {} orders still moving after 180 s: {pending:?}",
+                pending.len(),
+                ids.len()
+            ),
+        )?;
+        if last_sweep.elapsed() > Duration::from_secs(2) {
+            // The sweep route meets the outages too: a 503 now and then.
+            let _ = cx.runtime.fire_cron();
+            last_sweep = Instant::now();
+        }
+        let mut still = Vec::new();
+        for id in pending {
+            let order = r.order(id)?;
+            if settled(&order) {
+                *states
+                    .entry(order["state"].as_str().unwrap_or("?").to_owned())
+                    .or_default() += 1;
+            } else {
+                still.push(id);
+            }
+        }
+        pending = still;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    println!(
+        "hostile: {} orders placed in {placed:.1} s ({refused} refusals with 503 retried), all settled {:.1} s after the first: {states:?}",
+        ids.len(),
+        start.elapsed().as_secs_f64()
+    );
+    expect(
+        states.get("waybill_signed").is_some_and(|n| *n > 0),
+        format!("no order was signed: {states:?}"),
+    )
 }
 
 const SAGA_LIMIT: Duration = Duration::from_secs(10);

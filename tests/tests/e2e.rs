@@ -100,6 +100,15 @@ fn run(scenarios: &[Scenario]) {
         scenarios.len(),
         failures.join("\n")
     );
+    // What every scenario left behind in D1, on Workers (the Spin runs
+    // audit their SQLite file with `gasline audit`).
+    if std::env::var("GASLINE_E2E_AUDIT_D1").is_ok_and(|v| v == "1") {
+        let d1 = gasline_tests::crash::HarnessD1::new(&remote.base);
+        if let Err(why) = gasline_tests::remote::audit_clean(&d1, "D1 after the scenarios") {
+            panic!("{why}");
+        }
+        println!("audit of D1 after the scenarios: clean");
+    }
 }
 
 #[test]
@@ -112,6 +121,12 @@ fn healthy_runtime() {
 #[ignore = "needs a runtime started with the test-only faults: cargo xtask test --only e2e-workers"]
 fn faulty_runtime() {
     run(&remote::faulty());
+}
+
+#[test]
+#[ignore = "needs a runtime started with the hostile test-only faults: cargo xtask test --only e2e-workers"]
+fn hostile_runtime() {
+    run(&remote::hostile());
 }
 
 #[test]

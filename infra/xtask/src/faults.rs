@@ -32,7 +32,7 @@ pub struct Fault {
 /// `order.created` publishes are lost (only the sweeper recovers them), and
 /// signing asks for a retry of everything (orders dead-letter and are
 /// compensated).
-pub const FAULTS: [Fault; 2] = [
+pub const FAULTY: [Fault; 2] = [
     Fault {
         function: "intake",
         variable: "test_drop_publish",
@@ -45,12 +45,138 @@ pub const FAULTS: [Fault; 2] = [
     },
 ];
 
+/// The SQL outage of the hostile run: writes refused 3 s of every 15 s.
+const OUTAGE: &str = "3000/15000";
+/// The share of every publish the hostile run loses.
+const LOST: &str = "0.2";
+
+/// What the hostile scenario expects (issue 11, faults on the real
+/// runtimes): in every function, SQL writes fail for a few seconds at a
+/// time and a fifth of all publishes are lost; the GIS it is given
+/// answers too slowly ([`SlowGis`]).
+pub const HOSTILE: [Fault; 8] = [
+    Fault {
+        function: "intake",
+        variable: "test_sql_outage",
+        value: OUTAGE,
+    },
+    Fault {
+        function: "intake",
+        variable: "test_drop_share",
+        value: LOST,
+    },
+    Fault {
+        function: "matching",
+        variable: "test_sql_outage",
+        value: OUTAGE,
+    },
+    Fault {
+        function: "matching",
+        variable: "test_drop_share",
+        value: LOST,
+    },
+    Fault {
+        function: "signing",
+        variable: "test_sql_outage",
+        value: OUTAGE,
+    },
+    Fault {
+        function: "signing",
+        variable: "test_drop_share",
+        value: LOST,
+    },
+    Fault {
+        function: "status",
+        variable: "test_sql_outage",
+        value: OUTAGE,
+    },
+    Fault {
+        function: "status",
+        variable: "test_drop_share",
+        value: LOST,
+    },
+];
+
+/// An end-to-end run with test-only faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Faulty,
+    Hostile,
+}
+
+impl Run {
+    pub fn faults(self) -> &'static [Fault] {
+        match self {
+            Run::Faulty => &FAULTY,
+            Run::Hostile => &HOSTILE,
+        }
+    }
+
+    /// The functions that carry a fault in this run, once each.
+    pub fn functions(self) -> Vec<&'static str> {
+        let mut functions: Vec<&'static str> = self.faults().iter().map(|f| f.function).collect();
+        functions.dedup();
+        functions
+    }
+
+    /// The faults of `function` in this run.
+    pub fn of(self, function: &str) -> impl Iterator<Item = &'static Fault> {
+        self.faults().iter().filter(move |f| f.function == function)
+    }
+}
+
+/// Every fault of every run: what the build checks look for.
+fn every_fault() -> impl Iterator<Item = &'static Fault> {
+    FAULTY.iter().chain(HOSTILE.iter())
+}
+
+/// A GIS traffic service that answers, correctly, after a second: far past
+/// matching's timeout (`gis_timeout_ms`, 150 ms), so every call times out
+/// and the breaker opens. On a loopback port, for the hostile run.
+pub struct SlowGis {
+    pub url: String,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowGis {
+    pub fn start() -> Result<Self> {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}/traffic", listener.local_addr()?);
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                        head.push(byte[0]);
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    let body = r#"{"factors": {}}"#;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Ok(Self { url, calls })
+    }
+
+    /// Calls it has had so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Whether `wasm` names any fault variable, i.e. was built with [`FEATURE`].
 fn has_hooks(wasm: &Path) -> Result<bool> {
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
-    Ok(FAULTS
-        .iter()
-        .any(|f| bytes.windows(f.variable.len()).any(|w| w == f.variable.as_bytes())))
+    Ok(every_fault().any(|f| bytes.windows(f.variable.len()).any(|w| w == f.variable.as_bytes())))
 }
 
 /// Fails unless none of `wasm` carries the fault hooks.
@@ -79,15 +205,15 @@ pub fn check_test_build(wasm: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// The manifest of the faulty Spin run: `manifest` (the production
+/// The manifest of a faulty Spin run: `manifest` (the production
 /// `spin.toml`, in `root`) with the fault variables declared and passed to
 /// their components, the faulty components' `source` replaced by
 /// `sources` (component → wasm), every other source made absolute, and no
 /// build sections (this manifest is run, not built).
-pub fn spin_manifest(manifest: &str, root: &Path, sources: &[(&str, PathBuf)]) -> Result<String> {
+pub fn spin_manifest(manifest: &str, root: &Path, sources: &[(&str, PathBuf)], run: Run) -> Result<String> {
     let mut doc: toml::Table = toml::from_str(manifest).context("parsing spin.toml")?;
     let variables = table_at(&mut doc, "variables")?;
-    for fault in &FAULTS {
+    for fault in run.faults() {
         let mut decl = toml::Table::new();
         decl.insert("default".into(), "".into());
         variables.insert(fault.variable.into(), decl.into());
@@ -110,7 +236,7 @@ pub fn spin_manifest(manifest: &str, root: &Path, sources: &[(&str, PathBuf)]) -
         let source = source.to_str().context("paths must be UTF-8")?;
         component.insert("source".into(), source.into());
     }
-    for fault in &FAULTS {
+    for fault in run.faults() {
         let component = components
             .get_mut(fault.function)
             .and_then(toml::Value::as_table_mut)
@@ -155,7 +281,7 @@ mod tests {
         for id in variables_of(&doc, &["component"]) {
             declared.extend(variables_of(&doc, &["component", id, "variables"]));
         }
-        for fault in &FAULTS {
+        for fault in every_fault() {
             assert!(
                 !declared.contains(&fault.variable),
                 "spin.toml declares {}",
@@ -167,9 +293,9 @@ mod tests {
     #[test]
     fn the_test_manifest_passes_each_fault_to_its_component_only() {
         let wasm = PathBuf::from("/tmp/faulty/gasline_signing.wasm");
-        let text = spin_manifest(SPIN_TOML, Path::new("/repo"), &[("signing", wasm.clone())]).unwrap();
+        let text = spin_manifest(SPIN_TOML, Path::new("/repo"), &[("signing", wasm.clone())], Run::Faulty).unwrap();
         let doc: toml::Table = toml::from_str(&text).unwrap();
-        for fault in &FAULTS {
+        for fault in Run::Faulty.faults() {
             assert!(variables_of(&doc, &["variables"]).contains(&fault.variable));
             for id in variables_of(&doc, &["component"]) {
                 let passed = variables_of(&doc, &["component", id, "variables"]).contains(&fault.variable);

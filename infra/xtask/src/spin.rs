@@ -21,15 +21,18 @@ use crate::workers::{FUNCTIONS, run_scenarios};
 /// Demo riders loaded for the scenarios.
 const DEMO_RIDERS: &str = "40";
 
-/// The dispatch configuration for the healthy or the faulty scenarios: the
-/// faulty ones use a long acceptance timeout, so a dead letter (not a rider
-/// timeout) is what ends the order whose signing keeps failing, and three
-/// deliveries before giving up, as the Workers queues' `max_retries = 2`.
-pub fn dispatch_config(faults: bool) -> &'static str {
-    if faults {
-        "tests/e2e/dispatch-config-faulty.json"
-    } else {
-        "tests/e2e/dispatch-config.json"
+/// The dispatch configuration for the healthy or a faulty run's
+/// scenarios: the faulty ones use a long acceptance timeout, so a dead
+/// letter (not a rider timeout) is what ends the order whose signing keeps
+/// failing, and three deliveries before giving up, as the Workers queues'
+/// `max_retries = 2`; the hostile one a long acceptance timeout too (its
+/// riders never accept) and eight deliveries, so that losing a fifth of
+/// all publishes does not give up on an order by chance.
+pub fn dispatch_config(run: Option<faults::Run>) -> &'static str {
+    match run {
+        None => "tests/e2e/dispatch-config.json",
+        Some(faults::Run::Faulty) => "tests/e2e/dispatch-config-faulty.json",
+        Some(faults::Run::Hostile) => "tests/e2e/dispatch-config-hostile.json",
     }
 }
 
@@ -47,11 +50,8 @@ pub fn build_components() -> Result<()> {
 /// (the `wasm-dev` profile CI already builds, so the release components stay
 /// production builds), copies them into `dir`, and returns component →
 /// wasm for [`faults::spin_manifest`].
-fn build_components_with_faults(dir: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
-    let crates: Vec<String> = faults::FAULTS
-        .iter()
-        .map(|f| format!("gasline-{}", f.function))
-        .collect();
+fn build_components_with_faults(dir: &Path, run: faults::Run) -> Result<Vec<(&'static str, PathBuf)>> {
+    let crates: Vec<String> = run.functions().iter().map(|f| format!("gasline-{f}")).collect();
     let features: Vec<String> = crates.iter().map(|c| format!("{c}/{}", faults::FEATURE)).collect();
     crates
         .iter()
@@ -71,12 +71,12 @@ fn build_components_with_faults(dir: &Path) -> Result<Vec<(&'static str, PathBuf
         .run()?;
     std::fs::create_dir_all(dir)?;
     let mut sources = Vec::new();
-    for fault in &faults::FAULTS {
-        let file = format!("gasline_{}.wasm", fault.function);
+    for function in run.functions() {
+        let file = format!("gasline_{function}.wasm");
         let built = up::target_dir().join(ensure::SPIN_TARGET).join("wasm-dev").join(&file);
         let copy = std::env::current_dir()?.join(dir).join(&file);
         std::fs::copy(&built, &copy).with_context(|| format!("copying {}", built.display()))?;
-        sources.push((fault.function, copy));
+        sources.push((function, copy));
     }
     let wasm: Vec<PathBuf> = sources.iter().map(|(_, wasm)| wasm.clone()).collect();
     faults::check_test_build(&wasm)?;
@@ -105,7 +105,7 @@ fn schema_behind_then_migrated(gasline: &Path, host_bin: &Path) -> Result<()> {
         .no_stdin()
         .run()?;
     let database = dir.join("gasline.db");
-    let dispatch = std::fs::read_to_string(dispatch_config(false))?;
+    let dispatch = std::fs::read_to_string(dispatch_config(None))?;
     let host = host_command(host_bin, Path::new("spin.toml"), &keys, &database, &dispatch, None)?;
     eprintln!("$ {} --manifest spin.toml … (no schema)", host_bin.display());
     let harness = Harness::spawn(host)?;
@@ -271,7 +271,7 @@ pub fn demo_cells(gasline: &Path, root: &Path, sqlite: bool) -> Result<Vec<PathB
 fn two_cells(gasline: &Path, host_bin: &Path) -> Result<()> {
     let root = fresh_dir("cells")?;
     let dirs = demo_cells(gasline, &root, true)?;
-    let healthy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dispatch_config(false))?)?;
+    let healthy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dispatch_config(None))?)?;
     let mut hosts = Vec::new();
     let (mut routes, mut under_test) = (Vec::new(), Vec::new());
     for ((name, prefix), dir) in CELLS.iter().zip(&dirs) {
@@ -403,8 +403,13 @@ pub fn e2e() -> Result<()> {
     schema_behind_then_migrated(&bin.join("gasline"), &host_bin)?;
     two_replicas_one_killed(&bin.join("gasline"), &host_bin)?;
     two_cells(&bin.join("gasline"), &host_bin)?;
-    for (name, faults) in [("healthy", false), ("faulty", true)] {
-        let dispatch = std::fs::read_to_string(dispatch_config(faults))?;
+    let runs = [
+        ("healthy", None),
+        ("faulty", Some(faults::Run::Faulty)),
+        ("hostile", Some(faults::Run::Hostile)),
+    ];
+    for (name, run) in runs {
+        let dispatch = std::fs::read_to_string(dispatch_config(run))?;
         let dir = fresh_dir(name)?;
         let database = dir.join("gasline.db");
         Cmd::new(bin.join("gasline"))
@@ -414,25 +419,28 @@ pub fn e2e() -> Result<()> {
             .arg(&database)
             .no_stdin()
             .run()?;
-        // The faulty run: its own manifest, with the fault variables and the
+        // A faulty run: its own manifest, with the fault variables and the
         // `test-faults` builds (crate::faults); the healthy one: spin.toml.
-        let manifest = if faults {
-            let sources = build_components_with_faults(&dir.join("components"))?;
-            let root = std::env::current_dir()?;
-            let text = faults::spin_manifest(&std::fs::read_to_string("spin.toml")?, &root, &sources)?;
-            let path = dir.join("spin.test-faults.toml");
-            std::fs::write(&path, text)?;
-            path
-        } else {
-            PathBuf::from("spin.toml")
+        let manifest = match run {
+            Some(run) => {
+                let sources = build_components_with_faults(&dir.join("components"), run)?;
+                let root = std::env::current_dir()?;
+                let text = faults::spin_manifest(&std::fs::read_to_string("spin.toml")?, &root, &sources, run)?;
+                let path = dir.join("spin.test-faults.toml");
+                std::fs::write(&path, text)?;
+                path
+            }
+            None => PathBuf::from("spin.toml"),
         };
         let mut host = host_command(&host_bin, &manifest, &dir, &database, &dispatch, None)?;
-        if faults {
-            host.args(
-                faults::FAULTS
-                    .iter()
-                    .map(|f| format!("--var={}={}", f.variable, f.value)),
-            );
+        if let Some(run) = run {
+            host.args(run.faults().iter().map(|f| format!("--var={}={}", f.variable, f.value)));
+        }
+        let gis = (run == Some(faults::Run::Hostile))
+            .then(faults::SlowGis::start)
+            .transpose()?;
+        if let Some(gis) = &gis {
+            host.arg(format!("--var=gis_url={}", gis.url));
         }
         eprintln!(
             "$ {} --manifest {} --start-redis … ({name})",
@@ -448,7 +456,14 @@ pub fn e2e() -> Result<()> {
         let result = run_scenarios(name, &harness.url, dir_text, &[("GASLINE_E2E_SELF_SWEEPING", "1")]);
         harness.stop()?;
         result?;
-        // What the scenarios (and, in the faulty run, the faults) left
+        if let Some(gis) = &gis {
+            ensure!(
+                gis.calls() > 0,
+                "the hostile run never called its slow GIS: it tested nothing there"
+            );
+            eprintln!("hostile run: the slow GIS was called {} times", gis.calls());
+        }
+        // What the scenarios (and, in a faulty run, the faults) left
         // behind: every order terminal or moving, books balanced, every
         // waybill verifying.
         Cmd::new(bin.join("gasline"))

@@ -52,14 +52,15 @@ fn wasm_of(name: &str, out_dir: &str) -> PathBuf {
     Path::new("functions").join(name).join(out_dir).join("index_bg.wasm")
 }
 
-/// Builds the functions that carry a fault with the `test-faults` feature,
-/// into their [`faults::WORKER_BUILD_DIR`], for the faulty run only.
+/// Builds the functions that carry a fault in any faulty run with the
+/// `test-faults` feature, into their [`faults::WORKER_BUILD_DIR`] (the
+/// variables a run is started with pick its faults).
 fn build_with_faults() -> Result<()> {
     let mut built = Vec::new();
-    for fault in &faults::FAULTS {
-        let dir = Path::new("functions").join(fault.function);
+    for function in FUNCTIONS {
+        let dir = Path::new("functions").join(function);
         up::build_worker_variant(&dir, faults::WORKER_BUILD_DIR, &[faults::FEATURE])?;
-        built.push(wasm_of(fault.function, faults::WORKER_BUILD_DIR));
+        built.push(wasm_of(function, faults::WORKER_BUILD_DIR));
     }
     faults::check_test_build(&built)
 }
@@ -94,9 +95,12 @@ pub struct LocalRun<'a> {
     pub dispatch_config: &'a Path,
     /// Keep D1/KV/queue state here across runs (`None`: in memory).
     pub persist: Option<&'a Path>,
-    /// Run the test-only faults the faulty end-to-end scenarios expect
-    /// (their builds must exist: [`faults`]).
-    pub faults: bool,
+    /// Run the test-only faults a faulty end-to-end run expects (their
+    /// builds must exist: [`faults`]).
+    pub faults: Option<faults::Run>,
+    /// The GIS traffic service matching is to ask (`None`: the static heat
+    /// map, as the wrangler files have it).
+    pub gis_url: Option<&'a str>,
     /// The harness's `queueOverrides` (a JSON object); `None`: `{"maxBatchTimeout": 0}`,
     /// what `up` and the end-to-end tests run with. `Some("{}")` keeps the
     /// wrangler files' batch settings.
@@ -114,7 +118,8 @@ impl<'a> LocalRun<'a> {
             dir,
             dispatch_config,
             persist,
-            faults: false,
+            faults: None,
+            gis_url: None,
             queue_overrides: None,
             extra_workers: &[],
         }
@@ -133,23 +138,33 @@ pub fn write_config(run: &LocalRun<'_>) -> Result<PathBuf> {
         Some(p) => format!("\n  \"persist\": {},", json_string(&absolute(p)?)),
         None => String::new(),
     };
-    // The faulty run: a function with a fault runs its `test-faults` build
-    // (see crate::faults), started with the fault's variable.
+    // A faulty run: a function with a fault runs its `test-faults` build
+    // (see crate::faults), started with the fault's variables; matching
+    // with the run's GIS.
     let faults_of = |name: &str| -> Result<String> {
-        let Some(fault) = faults::FAULTS
-            .iter()
-            .find(|f| f.function == name)
-            .filter(|_| run.faults)
-        else {
-            return Ok(String::new());
+        let mut vars: Vec<(&str, &str)> = run
+            .faults
+            .into_iter()
+            .flat_map(|faulty| faulty.of(name))
+            .map(|f| (f.variable, f.value))
+            .collect();
+        let build = if vars.is_empty() {
+            String::new()
+        } else {
+            let build = absolute(&Path::new("functions").join(name).join(faults::WORKER_BUILD_DIR))?;
+            format!(",\n       \"build\": {}", json_string(&build))
         };
-        let build = absolute(&Path::new("functions").join(name).join(faults::WORKER_BUILD_DIR))?;
-        Ok(format!(
-            ",\n       \"build\": {}, \"vars\": {{ {}: {} }}",
-            json_string(&build),
-            json_string(fault.variable),
-            json_string(fault.value)
-        ))
+        if let (Some(url), "matching") = (run.gis_url, name) {
+            vars.push(("gis_url", url));
+        }
+        if vars.is_empty() {
+            return Ok(build);
+        }
+        let vars: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json_string(k), json_string(v)))
+            .collect();
+        Ok(format!("{build}, \"vars\": {{ {} }}", vars.join(", ")))
     };
     let file = |name: &str| format!("{{\"file\": {}}}", json_string(&format!("{dir}/{name}")));
     let queue_overrides = run.queue_overrides.unwrap_or(r#"{ "maxBatchTimeout": 0 }"#);
@@ -219,12 +234,21 @@ pub fn e2e() -> Result<()> {
         .args(["test", "--locked", "-p", "gasline-tests", "--test", "e2e", "--no-run"])
         .run()?;
     let gasline = up::target_dir().join("debug").join("gasline");
-    for (name, faults) in [("healthy", false), ("faulty", true)] {
+    let runs = [
+        ("healthy", None),
+        ("faulty", Some(faults::Run::Faulty)),
+        ("hostile", Some(faults::Run::Hostile)),
+    ];
+    for (name, faults) in runs {
         let dir = up::target_dir().join("e2e-workers").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         demo(&gasline, &dir, "http://127.0.0.1")?;
+        let gis = (faults == Some(faults::Run::Hostile))
+            .then(faults::SlowGis::start)
+            .transpose()?;
         let config = write_config(&LocalRun {
             faults,
+            gis_url: gis.as_ref().map(|g| g.url.as_str()),
             ..LocalRun::new(&dir, Path::new(crate::spin::dispatch_config(faults)), None)
         })?;
         let port = up::free_port()?;
@@ -234,10 +258,23 @@ pub fn e2e() -> Result<()> {
             .join()
             .map_err(|_| anyhow::anyhow!("the readiness watch panicked"))??;
         let cron = format!("{}/__harness/scheduled?worker=status", harness.url);
-        // Absolute: cargo runs test binaries in the package's folder.
-        let result = run_scenarios(name, &harness.url, &absolute(&dir)?, &[("GASLINE_E2E_CRON_URL", &cron)]);
+        // Absolute: cargo runs test binaries in the package's folder. The
+        // scenarios of a run whose orders get signed audit D1 (through the
+        // harness) when they end; the faulty run's signing refuses all.
+        let mut env = vec![("GASLINE_E2E_CRON_URL", cron.as_str())];
+        if faults != Some(faults::Run::Faulty) {
+            env.push(("GASLINE_E2E_AUDIT_D1", "1"));
+        }
+        let result = run_scenarios(name, &harness.url, &absolute(&dir)?, &env);
         harness.stop()?;
         result?;
+        if let Some(gis) = &gis {
+            anyhow::ensure!(
+                gis.calls() > 0,
+                "the hostile run never called its slow GIS: it tested nothing there"
+            );
+            eprintln!("hostile run: the slow GIS was called {} times", gis.calls());
+        }
     }
     crash_and_restart(&gasline)?;
     two_cells(&gasline)
@@ -361,7 +398,7 @@ fn two_cells(gasline: &Path) -> Result<()> {
     let dirs = crate::spin::demo_cells(gasline, &root, false)?;
     let cf = absolute(Path::new(ensure::CLOUDFLARE_DIR))?;
     let healthy: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(crate::spin::dispatch_config(false))?)?;
+        serde_json::from_str(&std::fs::read_to_string(crate::spin::dispatch_config(None))?)?;
     let home = absolute(&dirs[0])?;
     let file = |name: &str| serde_json::json!({ "file": format!("{home}/{name}") });
     let mut cells = Vec::new();

@@ -11,6 +11,11 @@
 
 use std::sync::Arc;
 
+// Its own tests run in every workspace test run; only the feature builds
+// (the hostile end-to-end runs) link it.
+#[cfg(any(test, feature = "test-faults"))]
+pub mod faults;
+
 /// A value bound to, or read from, SQL (the SQLite storage classes).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

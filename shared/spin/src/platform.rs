@@ -59,9 +59,18 @@ fn from_spin(value: &sqlite::Value) -> Value {
 
 /// Spin SQLite as the SQL port. A batch runs in one `BEGIN IMMEDIATE …
 /// COMMIT` transaction on the component's connection.
-pub struct SpinSql(Connection);
+pub struct SpinSql(Connection, faults::SqlOutage);
 
 impl SpinSql {
+    /// The injected outage's refusal of a write, when one is on (never in
+    /// a production build).
+    fn refuse_writes(&self) -> Result<(), StoreError> {
+        if self.1.is_down(now_ms()) {
+            return Err(StoreError::Unavailable("test fault: SQL writes are down".into()));
+        }
+        Ok(())
+    }
+
     async fn run(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         let mut result = self
             .0
@@ -84,7 +93,13 @@ impl SqlStore for SpinSql {
         self.run(&statement.sql, statement.params).await
     }
 
+    async fn write_returning(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        self.refuse_writes()?;
+        self.query(statement).await
+    }
+
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        self.refuse_writes()?;
         self.run("BEGIN IMMEDIATE", Vec::new()).await?;
         for statement in statements {
             if let Err(error) = self.run(&statement.sql, statement.params).await {
@@ -250,7 +265,10 @@ impl SpinPorts {
     /// a schema that is behind shows as a clear error where a statement
     /// meets it (`classify`).
     pub async fn open() -> Result<Self, String> {
-        let sql = SpinSql(Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?);
+        let sql = SpinSql(
+            Connection::open_default().await.map_err(|e| format!("sqlite: {e:?}"))?,
+            faults::SqlOutage::read().await,
+        );
         let kv = key_value::Store::open_default()
             .await
             .map_err(|e| format!("key-value: {e:?}"))?;

@@ -8,12 +8,14 @@
 //! not in the Worker at all.
 
 #[cfg(feature = "test-faults")]
-pub use injected::{drops, fails};
+pub use injected::{SqlOutage, drops, fails, lost};
 #[cfg(not(feature = "test-faults"))]
-pub use none::{drops, fails};
+pub use none::{SqlOutage, drops, fails, lost};
 
 #[cfg(feature = "test-faults")]
 mod injected {
+    use gasline_ports::faults::{Outage, share};
+    use worker::js_sys::Math;
     use worker::{Env, console_warn};
 
     fn variable(env: &Env, name: &str) -> String {
@@ -36,6 +38,26 @@ mod injected {
         }
         fails
     }
+
+    /// Whether this publish is to "succeed" and be lost, as a share of all
+    /// of them (`test_drop_share`, 0 to 1).
+    pub fn lost(env: &Env) -> bool {
+        let share = share(&variable(env, "test_drop_share"));
+        share > 0.0 && Math::random() < share
+    }
+
+    /// When SQL writes fail (`test_sql_outage`, `"<down ms>/<every ms>"`).
+    pub struct SqlOutage(Option<Outage>);
+
+    impl SqlOutage {
+        pub fn read(env: &Env) -> Self {
+            Self(Outage::parse(&variable(env, "test_sql_outage")))
+        }
+
+        pub fn is_down(&self, now: i64) -> bool {
+            self.0.is_some_and(|outage| outage.is_down(now))
+        }
+    }
 }
 
 #[cfg(not(feature = "test-faults"))]
@@ -48,5 +70,21 @@ mod none {
 
     pub fn fails(_env: &Env, _consumer: &str) -> bool {
         false
+    }
+
+    pub fn lost(_env: &Env) -> bool {
+        false
+    }
+
+    pub struct SqlOutage;
+
+    impl SqlOutage {
+        pub fn read(_env: &Env) -> Self {
+            Self
+        }
+
+        pub fn is_down(&self, _now: i64) -> bool {
+            false
+        }
     }
 }

@@ -76,7 +76,19 @@ fn from_json(value: serde_json::Value) -> Value {
 }
 
 /// D1 as the SQL port. A batch is D1's `batch()`: one implicit transaction.
-pub struct D1Sql(D1Database);
+pub struct D1Sql(D1Database, faults::SqlOutage);
+
+impl D1Sql {
+    /// The injected outage's refusal of a write, when one is on (never in
+    /// a production build).
+    fn refuse_writes(&self) -> Result<(), StoreError> {
+        let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
+        if self.1.is_down(now) {
+            return Err(StoreError::Unavailable("test fault: SQL writes are down".into()));
+        }
+        Ok(())
+    }
+}
 
 /// The rows of one D1 result, or its error.
 fn rows_of(result: &worker::D1Result) -> Result<Vec<Row>, StoreError> {
@@ -115,7 +127,13 @@ impl SqlStore for D1Sql {
         results.iter().map(rows_of).collect()
     }
 
+    async fn write_returning(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        self.refuse_writes()?;
+        self.query(statement).await
+    }
+
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), StoreError> {
+        self.refuse_writes()?;
         let prepared = statements
             .into_iter()
             .map(|s| self.0.prepare(s.sql).bind(&to_js(&s.params)))
@@ -193,7 +211,7 @@ impl Publisher for WorkerQueues {
     }
 
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
-        if faults::drops(&self.env, &message.topic) {
+        if faults::drops(&self.env, &message.topic) || faults::lost(&self.env) {
             return Ok(());
         }
         let binding = crate::queue_binding(&message.topic);
@@ -276,7 +294,7 @@ impl WorkerPorts {
     /// Binds `DB` and `KV` (queues are bound per message, by topic).
     pub fn new(env: Env) -> worker::Result<Self> {
         Ok(Self {
-            sql: D1Sql(env.d1("DB")?),
+            sql: D1Sql(env.d1("DB")?, faults::SqlOutage::read(&env)),
             kv: WorkerKv(env.kv("KV")?),
             queue: WorkerQueues::direct(env.clone()),
             http: WorkerHttp,
