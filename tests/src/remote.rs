@@ -264,7 +264,25 @@ pub fn healthy() -> Vec<Scenario> {
             name: "a token over its rate limit gets 429 with Retry-After, then is served again",
             run: rate_limited,
         },
+        Scenario {
+            name: "health reports the database, its schema and the queue",
+            run: health,
+        },
     ]
+}
+
+/// `/healthz` without a token: the database and schema, and the queue
+/// reachable (on Spin, a `PING` to its Redis) with nothing stuck in it.
+fn health(cx: &Context<'_>) -> Result<(), String> {
+    let (status, body) = cx.remote.call("GET", "/healthz", None, &[], "")?;
+    expect(
+        status == 200
+            && body["database"] == "ok"
+            && body["schema"] == "current"
+            && body["queue"]["reachable"] == true
+            && body["queue"]["status"] == "ok",
+        format!("/healthz answered {status}: {body}"),
+    )
 }
 
 /// Scenarios for a runtime started with the test-only faults (the

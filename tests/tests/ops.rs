@@ -194,6 +194,41 @@ fn health_reports_the_database_and_its_schema() {
     assert_eq!((code, &body["database"]), (503, &"unavailable".into()), "{body:#}");
 }
 
+/// `/healthz` says how the queue is moving, from the outbox: an event its
+/// consumer has not had for over a minute is `behind`, past the sweeper's
+/// give-up horizon `stalled` (nothing is sweeping); the queue never makes
+/// it a 503.
+#[test]
+fn health_reports_a_queue_that_does_not_deliver() {
+    let world = World::demo(27, 4);
+    let queue = |world: &World| {
+        let (code, body) = world.request("GET", "/healthz", None, &[], "");
+        assert_eq!(code, 200, "{body:#}");
+        body["queue"].clone()
+    };
+    assert_eq!(queue(&world)["status"], "ok");
+    assert_eq!(queue(&world)["waiting"], 0);
+    world.system.services.queue.set_faults(gasline_native::Faults {
+        drop: 1.0,
+        ..gasline_native::Faults::none()
+    });
+    world.place_order(&OrderBody::new().item("YSP12", 1).to_string());
+    world.system.services.manual_clock().advance(30_000);
+    let q = queue(&world);
+    assert_eq!((&q["status"], &q["waiting"]), (&"ok".into(), &1.into()), "{q:#}");
+    world.system.services.manual_clock().advance(31_000);
+    let q = queue(&world);
+    assert_eq!(q["status"], "behind", "{q:#}");
+    assert!(q["oldest_waiting_ms"].as_i64().unwrap() > 60_000);
+    // The default horizon: 5 s × (2^5 − 1) = 155 s, then a minute more.
+    world.system.services.manual_clock().advance(155_000);
+    assert_eq!(queue(&world)["status"], "stalled");
+    world.system.services.queue.set_faults(gasline_native::Faults::none());
+    world.system.run_for(2_000);
+    let q = queue(&world);
+    assert_eq!((&q["status"], &q["waiting"]), (&"ok".into(), &0.into()), "{q:#}");
+}
+
 #[test]
 fn tampered_waybills_fail_verification_with_a_reason() {
     let world = World::demo(25, 6);

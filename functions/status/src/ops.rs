@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use gasline_core::sla::{self, STEPS};
 use gasline_http::{Problem, Request, Response, authenticate, json};
-use gasline_ports::Ports;
+use gasline_ports::{Ports, Publisher as _};
 use gasline_store::tokens::Role;
 use gasline_store::{order, outbox};
 use http::{HeaderValue, StatusCode, header};
@@ -15,11 +15,25 @@ const STATS_WINDOW_MS: i64 = 24 * 3_600_000;
 /// Orders at most in one stats computation.
 const STATS_LIMIT: u32 = 10_000;
 
+/// An event waiting this long for its consumer means the queue (or the
+/// consumer) is behind: longer than a sweep interval on Workers (one
+/// minute) plus the first re-send.
+const BEHIND_MS: i64 = 60_000;
+
 /// `GET /healthz`: whether this deployment can serve orders — its database
 /// answers and holds this build's schema. `200 {"status": "ok", …}`, or
 /// `503` naming what is not (the migrations missing are named: no secret
-/// in them, and the operator needs them). The queue is not probed: a probe
-/// would be a message, and the outbox holds what a failed publish leaves.
+/// in them, and the operator needs them).
+///
+/// It also says how the queue is moving (`queue`): whether it answers
+/// where that can be asked without a message (Spin's Redis), how many
+/// events wait for their consumer past their time and for how long the
+/// oldest has (from the outbox, which every publish goes through):
+/// `ok`, `behind` (more than a minute), `stalled` (past the sweeper's
+/// give-up horizon by a minute: the sweeper is not running) or
+/// `unreachable`. The queue never makes this a 503: orders are still
+/// taken and kept in the outbox, and a load balancer that pulled every
+/// instance over it would stop intake too.
 pub(crate) async fn health(ports: &impl Ports) -> Response {
     let (status, database, schema) = match gasline_store::migrations::missing(ports.sql()).await {
         Ok(missing) if missing.is_empty() => (StatusCode::OK, "ok", "current".to_owned()),
@@ -30,10 +44,16 @@ pub(crate) async fn health(ports: &impl Ports) -> Response {
         ),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "unknown".to_owned()),
     };
+    let queue = if status == StatusCode::OK {
+        queue_health(ports).await
+    } else {
+        serde_json::json!({ "status": "unknown" })
+    };
     let body = serde_json::json!({
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "database": database,
         "schema": schema,
+        "queue": queue,
     });
     let mut response = json(status, &body);
     if status != StatusCode::OK {
@@ -42,6 +62,37 @@ pub(crate) async fn health(ports: &impl Ports) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
+}
+
+/// The `queue` part of `/healthz`.
+async fn queue_health(ports: &impl Ports) -> serde_json::Value {
+    let now = ports.now();
+    let reachable = ports.queue().check().await.is_ok();
+    let Ok((waiting, oldest)) = outbox::waiting(ports.sql(), now).await else {
+        return serde_json::json!({ "status": "unknown", "reachable": reachable });
+    };
+    let oldest_ms = oldest.map_or(0, |at| (now - at).max(0));
+    let horizon = match gasline_store::config(ports).await {
+        Ok(config) => config
+            .outbox_redeliver_ms
+            .saturating_mul((1_i64 << config.max_deliveries.min(32)) - 1),
+        Err(_) => i64::MAX,
+    };
+    let status = if !reachable {
+        "unreachable"
+    } else if oldest_ms > horizon.saturating_add(BEHIND_MS) {
+        "stalled"
+    } else if oldest_ms > BEHIND_MS {
+        "behind"
+    } else {
+        "ok"
+    };
+    serde_json::json!({
+        "status": status,
+        "reachable": reachable,
+        "waiting": waiting,
+        "oldest_waiting_ms": oldest_ms,
+    })
 }
 
 /// `POST /v1/ops/sweep`: runs the sweeper (for a cron job or an operator).

@@ -224,6 +224,14 @@ pub struct PublishError(pub String);
 pub trait Publisher {
     async fn publish(&self, message: Message) -> Result<(), PublishError>;
 
+    /// Whether the queue can be reached now, where that can be asked
+    /// without sending a message (Spin: a Redis `PING`). Where it cannot
+    /// (Cloudflare Queues), `Ok`: the outbox shows a queue that does not
+    /// deliver (`/healthz`, "queue").
+    async fn check(&self) -> Result<(), PublishError> {
+        Ok(())
+    }
+
     /// Takes `messages` to send once the reply has gone out, where the
     /// platform keeps running after replying (Workers: `ctx.waitUntil`);
     /// gives them back where it cannot, and the caller publishes them now.

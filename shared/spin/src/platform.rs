@@ -157,6 +157,21 @@ pub struct SpinRedis {
 }
 
 impl Publisher for SpinRedis {
+    async fn check(&self) -> Result<(), PublishError> {
+        let address = self
+            .address
+            .as_deref()
+            .ok_or_else(|| PublishError("redis_address is not set".into()))?;
+        let connection = redis::Connection::open(address)
+            .await
+            .map_err(|e| PublishError(format!("{e:?}")))?;
+        match connection.execute("PING", []).await {
+            Ok(reply) if reply == [redis::RedisResult::Status("PONG".into())] => Ok(()),
+            Ok(reply) => Err(PublishError(format!("PING answered {reply:?}"))),
+            Err(e) => Err(PublishError(format!("{e:?}"))),
+        }
+    }
+
     async fn publish(&self, message: Message) -> Result<(), PublishError> {
         if self.faults.drops(&message.topic) {
             return Ok(());

@@ -285,6 +285,23 @@ pub fn mark_dead(event_id: &str, now: Millis) -> Statement {
     )
 }
 
+/// The events due by `now` that their consumer has not handled yet (and
+/// that are not dead): how many, and when the oldest of them was due. One
+/// range of the `outbox_waiting` partial index, which holds only those.
+pub async fn waiting(sql: &impl SqlStore, now: Millis) -> Result<(i64, Option<Millis>), StoreError> {
+    let rows = sql
+        .query(sql!(
+            "SELECT COUNT(*) AS n, MIN(available_at) AS oldest FROM outbox \
+             WHERE consumer IS NOT NULL AND handled_at IS NULL AND dead_at IS NULL AND available_at <= ?1",
+            now
+        ))
+        .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Backend("no waiting row".into()))?;
+    Ok((row.int("n")?, row.opt_int("oldest")?))
+}
+
 /// Counts for /metrics: pending events (due, and unsent or unprocessed —
 /// scheduled deadlines and retries are not counted until due) and dead ones.
 pub async fn backlog(sql: &impl SqlStore, now: Millis) -> Result<(i64, i64), StoreError> {
