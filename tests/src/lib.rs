@@ -64,6 +64,12 @@ impl World {
         self.seed
     }
 
+    /// Runs from now on with `json` (any subset of the dispatch
+    /// configuration) as its `dispatch_config`.
+    pub fn configure(&self, json: &str) {
+        self.system.services.variables.set("dispatch_config", json);
+    }
+
     /// The system's HTTP surface as a client sees it (in process).
     pub fn client(&self) -> Client<impl Transport + '_> {
         Client::new(|request| self.system.http(request))

@@ -937,11 +937,7 @@ fn station_telemetry_refuses_bad_input_and_other_devices() {
     let world = World::demo(20, 4);
     // Thirty-odd reports in one simulated instant are over a device's rate
     // limit; this test is about what each is refused for, so no limit.
-    world
-        .system
-        .services
-        .variables
-        .set("dispatch_config", r#"{"rate_limits": {"station": null}}"#);
+    world.configure(r#"{"rate_limits": {"station": null}}"#);
     let (station, token) = world.creds.stations[0].clone();
     let (other, other_token) = world.creds.stations[1].clone();
     let path = format!("/v1/stations/{station}/telemetry");

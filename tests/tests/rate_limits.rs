@@ -72,10 +72,7 @@ fn a_rider_gets_its_burst_then_429_with_retry_after_and_waiting_it_is_enough() {
 #[test]
 fn an_app_over_its_limit_creates_no_order() {
     let world = World::demo(42, 4);
-    world.system.services.variables.set(
-        "dispatch_config",
-        r#"{"rate_limits": {"app": {"per_minute": 60, "burst": 2}}}"#,
-    );
+    world.configure(r#"{"rate_limits": {"app": {"per_minute": 60, "burst": 2}}}"#);
     let body = r#"{"customer": {"name": "王芳", "phone": "13800138000", "address": "上海市黄浦区人民大道200号",
                    "location": {"lat": 31.2304, "lon": 121.4737}}, "items": [{"spec": "YSP12", "quantity": 1}]}"#;
     let order = |key: &str| {
@@ -104,11 +101,7 @@ fn an_app_over_its_limit_creates_no_order() {
 #[test]
 fn a_role_without_a_limit_is_never_refused_and_bad_tokens_meet_no_bucket() {
     let world = World::demo(43, 4);
-    world
-        .system
-        .services
-        .variables
-        .set("dispatch_config", r#"{"rate_limits": {"ops": null}}"#);
+    world.configure(r#"{"rate_limits": {"ops": null}}"#);
     for _ in 0..1_000 {
         assert_eq!(world.get("/v1/stats", &world.creds.ops).0, 200);
     }

@@ -167,11 +167,7 @@ fn an_order_past_its_retention_leaves_no_personal_data_and_keeps_its_proofs() {
 #[test]
 fn without_a_retention_nothing_is_purged() {
     let world = World::demo(52, 4);
-    world
-        .system
-        .services
-        .variables
-        .set("dispatch_config", r#"{"personal_data_retention_days": null}"#);
+    world.configure(r#"{"personal_data_retention_days": null}"#);
     let (id, _) = signed(&world, &OrderBody::new().item("YSP12", 1));
     assert_eq!(
         world.post(&format!("/v1/orders/{id}/cancel"), &world.creds.app, "").0,

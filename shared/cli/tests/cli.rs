@@ -351,17 +351,18 @@ fn simulate_routes_orders_to_the_cell_of_their_city() {
     assert!(report["write_batches"].as_u64().unwrap() >= 30 * 4, "{report:#}");
 }
 
-#[test]
-fn audit_passes_a_simulated_day_and_names_what_breaks_the_books() {
-    let scratch = Scratch::new("audit");
+/// The database of one cell after `orders` simulated orders, every one
+/// delivered (`gasline simulate`).
+fn simulated_day(scratch: &Scratch, orders: u32) -> std::path::PathBuf {
     let dir = scratch.path("cells");
     std::fs::create_dir_all(&dir).unwrap();
+    let orders = orders.to_string();
     gasline_ok([
         "simulate",
         "--cells",
         "1",
         "--orders",
-        "20",
+        &orders,
         "--rate",
         "400",
         "--riders",
@@ -369,7 +370,13 @@ fn audit_passes_a_simulated_day_and_names_what_breaks_the_books() {
         "--db-dir",
         path_str(&dir),
     ]);
-    let db = dir.join("sh.db");
+    dir.join("sh.db")
+}
+
+#[test]
+fn audit_passes_a_simulated_day_and_names_what_breaks_the_books() {
+    let scratch = Scratch::new("audit");
+    let db = simulated_day(&scratch, 20);
     let clean = gasline_ok(["audit", "--sqlite", path_str(&db)]);
     let clean = String::from_utf8(clean).unwrap();
     assert!(
@@ -395,22 +402,7 @@ fn audit_passes_a_simulated_day_and_names_what_breaks_the_books() {
 #[test]
 fn purge_moves_what_is_past_the_retention_to_the_archive_once() {
     let scratch = Scratch::new("purge");
-    let dir = scratch.path("cells");
-    std::fs::create_dir_all(&dir).unwrap();
-    gasline_ok([
-        "simulate",
-        "--cells",
-        "1",
-        "--orders",
-        "12",
-        "--rate",
-        "400",
-        "--riders",
-        "20",
-        "--db-dir",
-        path_str(&dir),
-    ]);
-    let db = dir.join("sh.db");
+    let db = simulated_day(&scratch, 12);
     let now = gasline_native::Clock::system().now();
     let in_days = |days: i64| (now + days * 86_400_000).to_string();
     let purge = |at: &str, extra: &[&str]| {

@@ -150,6 +150,12 @@ impl KvStore for SpinKv {
     }
 }
 
+/// A connection to the application's Redis (`redis_address`).
+async fn open_redis(address: Option<&str>) -> Result<redis::Connection, String> {
+    let address = address.ok_or("redis_address is not set")?;
+    redis::Connection::open(address).await.map_err(|e| format!("{e:?}"))
+}
+
 /// Redis pub/sub as the publisher: one channel per event topic.
 pub struct SpinRedis {
     address: Option<String>,
@@ -158,13 +164,7 @@ pub struct SpinRedis {
 
 impl Publisher for SpinRedis {
     async fn check(&self) -> Result<(), PublishError> {
-        let address = self
-            .address
-            .as_deref()
-            .ok_or_else(|| PublishError("redis_address is not set".into()))?;
-        let connection = redis::Connection::open(address)
-            .await
-            .map_err(|e| PublishError(format!("{e:?}")))?;
+        let connection = open_redis(self.address.as_deref()).await.map_err(PublishError)?;
         match connection.execute("PING", []).await {
             Ok(reply) if reply == [redis::RedisResult::Status("PONG".into())] => Ok(()),
             Ok(reply) => Err(PublishError(format!("PING answered {reply:?}"))),
@@ -180,13 +180,7 @@ impl Publisher for SpinRedis {
             // Pub/sub cannot delay: leave it in the outbox for the sweeper.
             return Err(PublishError("delayed events are sent by the sweeper when due".into()));
         }
-        let address = self
-            .address
-            .as_deref()
-            .ok_or_else(|| PublishError("redis_address is not set".into()))?;
-        let connection = redis::Connection::open(address)
-            .await
-            .map_err(|e| PublishError(format!("{e:?}")))?;
+        let connection = open_redis(self.address.as_deref()).await.map_err(PublishError)?;
         connection
             .publish(&message.topic, &message.body)
             .await
@@ -242,12 +236,8 @@ pub const BUCKET_SCRIPT: &str = concat!(include_str!("bucket/clock.lua"), includ
 
 impl RateLimiter for SpinLimiter {
     async fn take(&self, key: &str, rate: Rate) -> Result<Taken, StoreError> {
-        let unavailable = |e: redis::Error| StoreError::Unavailable(format!("rate limiter: {e:?}"));
-        let address = self
-            .address
-            .as_deref()
-            .ok_or_else(|| StoreError::Unavailable("redis_address is not set".into()))?;
-        let connection = redis::Connection::open(address).await.map_err(unavailable)?;
+        let unavailable = |e: String| StoreError::Unavailable(format!("rate limiter: {e}"));
+        let connection = open_redis(self.address.as_deref()).await.map_err(unavailable)?;
         let arguments = [
             redis::RedisParameter::Binary(BUCKET_SCRIPT.as_bytes().to_vec()),
             redis::RedisParameter::Int64(1),
@@ -255,7 +245,10 @@ impl RateLimiter for SpinLimiter {
             redis::RedisParameter::Int64(rate.interval_ms()),
             redis::RedisParameter::Int64(rate.tolerance_ms()),
         ];
-        let answer = connection.execute("EVAL", arguments).await.map_err(unavailable)?;
+        let answer = connection
+            .execute("EVAL", arguments)
+            .await
+            .map_err(|e| unavailable(format!("{e:?}")))?;
         match answer.as_slice() {
             [redis::RedisResult::Int64(1), redis::RedisResult::Int64(tat)] => Ok(Taken::Allowed { tat: *tat }),
             [redis::RedisResult::Int64(0), redis::RedisResult::Int64(ms)] => Ok(Taken::Limited { retry_after_ms: *ms }),
