@@ -17,6 +17,7 @@ mod spin;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod workers;
 
+pub mod bodies;
 mod ops;
 mod orders;
 mod riders;

@@ -1,7 +1,9 @@
 //! Order status for the app, the rider and ops, the signed waybill, and the
 //! rider's progress commands (accept, decline, pickup, deliver).
 
-use gasline_core::order::{Cylinder, Input};
+use gasline_core::order::Input;
+
+use crate::bodies::Pickup;
 use gasline_core::sla::STEPS;
 use gasline_http::{
     CommandFacts, Problem, Request, Response, authenticate, change_order, json, read_json, read_optional_json,
@@ -108,12 +110,6 @@ pub(crate) async fn accept(request: &Request, id: &str, ports: &impl Ports) -> R
 /// before loading; matching finds the next rider, the stock stays locked.
 pub(crate) async fn decline(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     rider_command(request, id, ports, |rider| Input::Decline { rider }).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Pickup {
-    cylinders: Vec<Cylinder>,
 }
 
 /// `POST /v1/orders/{id}/pickup`: the rider loaded the cylinders; their

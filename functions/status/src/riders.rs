@@ -2,14 +2,14 @@
 //! and availability reports (kept in SQL, indexed by geohash cell, so that
 //! matching sees them at once).
 
-use gasline_core::geo::GeoPoint;
 use gasline_core::types::RiderId;
 use gasline_http::{Problem, Request, Response, authenticate, json, read_json};
 use gasline_ports::{Ports, SqlStore, StoreError};
 use gasline_store::tokens::{Principal, Role};
 use gasline_store::{riders, waybills};
 use http::StatusCode;
-use serde::Deserialize;
+
+use crate::bodies::LocationReport;
 
 /// The caller must be the rider named in the path.
 async fn own_rider(request: &Request, id: &str, ports: &impl Ports) -> Result<(Principal, RiderId), Problem> {
@@ -48,15 +48,6 @@ pub(crate) async fn inbox(request: &Request, id: &str, ports: &impl Ports) -> Re
         StatusCode::OK,
         &serde_json::json!({ "rider_id": rider, "waybills": entries }),
     ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LocationReport {
-    location: GeoPoint,
-    /// On or off duty; omitted means unchanged.
-    #[serde(default)]
-    available: Option<bool>,
 }
 
 /// `POST /v1/riders/{id}/location`.

@@ -96,6 +96,15 @@ pub const WASM_BINDGEN_CLI: Tool = Tool::CargoBinary(CargoBinary {
     locked: false,
 });
 pub const NODE_PACKAGES: Tool = Tool::NodePackages;
+/// Builds and runs the fuzz targets of `tests/fuzz` (`cargo fuzz`, which
+/// `cargo-fuzz --version` answers as `cargo-fuzz 0.13.2`); libFuzzer
+/// itself comes from the `libfuzzer-sys` crate and needs a C++ compiler.
+pub const CARGO_FUZZ: Tool = Tool::CargoBinary(CargoBinary {
+    program: "cargo-fuzz",
+    krate: "cargo-fuzz",
+    version: "0.13.2",
+    locked: true,
+});
 
 /// Everything building and running Cloudflare Workers locally needs.
 pub const WORKERS_TOOLS: &[Tool] = &[WORKERS_RUST_TARGET, NPM, NODE_PACKAGES, WORKER_BUILD, WASM_BINDGEN_CLI];
@@ -275,7 +284,7 @@ pub fn cargo_binaries(binaries: &[CargoBinary]) -> Result<()> {
 }
 
 /// `worker-build --version` prints `0.8.7`; `wasm-bindgen --version` prints
-/// `wasm-bindgen 0.2.130`.
+/// `wasm-bindgen 0.2.130`; `cargo-fuzz --version` prints `cargo-fuzz 0.13.2`.
 fn version_matches(printed: &str, version: &str) -> bool {
     printed.split_whitespace().any(|word| word == version)
 }
@@ -496,5 +505,6 @@ mod tests {
         assert!(version_matches("wasm-bindgen 0.2.130\n", "0.2.130"));
         assert!(!version_matches("wasm-bindgen 0.2.129\n", "0.2.130"));
         assert!(!version_matches("0.8.70\n", "0.8.7"));
+        assert!(version_matches("cargo-fuzz 0.13.2\n", "0.13.2"));
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask up` installs what is missing and runs the system locally.
 //! - `cargo xtask test` runs everything CI checks, in CI's order.
+//! - `cargo xtask fuzz` runs the fuzz targets for longer than CI does.
 //!
 //! The command line is read by `clap` (the doc comments below are its help
 //! text); the benchmarks' client is `gasline-testkit`'s, over `ureq`.
@@ -10,6 +11,7 @@ mod bench;
 mod cmd;
 mod ensure;
 mod faults;
+mod fuzz;
 mod spin;
 mod steps;
 mod test;
@@ -66,6 +68,11 @@ enum Command {
     /// latency beside a hello-world component, saga latency per step.
     /// Prints Markdown, also written to target/bench-spin/report.md.
     BenchSpin(bench::Args),
+    /// Run the fuzz targets of tests/fuzz (docs/SECURITY.md, "Fuzzing")
+    /// one after the other, each from its seeds and the corpus earlier runs
+    /// grew; a crash stops the run and is kept in tests/fuzz/artifacts/.
+    /// CI runs each briefly (`cargo xtask test --only fuzz`).
+    Fuzz(fuzz::Options),
     /// The full deterministic fault simulation (`tests/tests/chaos.rs`, of
     /// which CI runs the first 48 seeds): every seed from --from, in a
     /// release build over every core; prints the faults injected and a
@@ -119,6 +126,7 @@ fn run(command: Command) -> Result<()> {
         Command::BuildWorker { name } => workers::build_one(&name),
         Command::BenchWorkers(args) => bench::run(&bench::Options::new(bench::Runtime::Workers, args)?),
         Command::BenchSpin(args) => bench::run(&bench::Options::new(bench::Runtime::Spin, args)?),
+        Command::Fuzz(options) => fuzz::run(&options),
         Command::Chaos { seeds, from } => cmd::Cmd::cargo()
             .args([
                 "test",

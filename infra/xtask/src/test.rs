@@ -8,7 +8,8 @@ use anyhow::Result;
 
 use crate::cmd::Cmd;
 use crate::ensure::{
-    self, CLIPPY, OPENSSL, RUSTFMT, SPIN_RUST_TARGET, SPIN_TARGET, Tool, WORKERS_RUST_TARGET, WORKERS_TARGET,
+    self, CARGO_FUZZ, CLIPPY, OPENSSL, RUSTFMT, SPIN_RUST_TARGET, SPIN_TARGET, Tool, WORKERS_RUST_TARGET,
+    WORKERS_TARGET,
 };
 use crate::steps::{self, Step};
 use crate::usage;
@@ -70,6 +71,15 @@ const CHECKS: &[Check] = &[
         needs: &[],
         run: build_docs,
         fix: Some("fix: the errors and rustdoc warnings above (broken intra-doc links, bare URLs, unclosed HTML tags)"),
+        is_wasm: false,
+    },
+    Check {
+        name: "fuzz",
+        needs: &[CARGO_FUZZ],
+        run: crate::fuzz::ci,
+        fix: Some(
+            "fix: the panic above; cargo-fuzz printed the failing input (tests/fuzz/artifacts/) and the command that replays it; `cargo xtask fuzz --target NAME` fuzzes longer",
+        ),
         is_wasm: false,
     },
     Check {
@@ -288,6 +298,7 @@ mod tests {
                 "clippy",
                 "test",
                 "doc",
+                "fuzz",
                 "wasm32-unknown-unknown",
                 "wasm32-wasip2",
                 "e2e-workers",
@@ -299,7 +310,7 @@ mod tests {
     #[test]
     fn skip_wasm_leaves_out_both_wasm_builds() {
         let options = parse(&["--skip-wasm"]).unwrap();
-        assert_eq!(selected(&options), ["fmt", "clippy", "test", "doc"]);
+        assert_eq!(selected(&options), ["fmt", "clippy", "test", "doc", "fuzz"]);
     }
 
     #[test]

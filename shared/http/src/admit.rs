@@ -318,7 +318,7 @@ pub fn admit_head(head: &Head, configured_max: usize) -> Result<Pending, Respons
         id,
         head_only: method == "HEAD",
         method: route.method.clone(),
-        target: target.to_owned(),
+        target,
         headers,
         limit,
     })
@@ -332,20 +332,17 @@ pub fn admit(request: Request, configured_max: usize) -> Result<Call, Response> 
     pending.with_body(body)
 }
 
-/// The path and query of a request target: an origin-form target as is,
-/// an absolute URL (Spin hands those over) cut to its path and query. A
-/// target that starts with `/` is origin-form whatever follows: a `://` in
-/// its path or query (`?next=https://…`) is not a URL to cut to.
-fn path_and_query(target: &str) -> Option<&str> {
-    let rest = match target.find("://") {
-        Some(i) if !target.starts_with('/') => {
-            let after = &target[i + 3..];
-            &after[after.find('/').unwrap_or(after.len())..]
-        }
-        _ => target,
-    };
-    let rest = if rest.is_empty() { "/" } else { rest };
-    (rest.starts_with('/') && rest.parse::<http::Uri>().is_ok()).then_some(rest)
+/// The path and query of a request target as the `http` crate reads it
+/// (so as `Head::of` hands it over): an origin-form target (`/path?query`)
+/// as is, an absolute URL (Spin hands those over) cut to its path and
+/// query. Anything else (`*`, `host:port`) names no route. A fragment,
+/// which no runtime hands over, is dropped as `http` drops it.
+fn path_and_query(target: &str) -> Option<String> {
+    let uri: http::Uri = target.parse().ok()?;
+    if !target.starts_with('/') && uri.scheme().is_none() {
+        return None;
+    }
+    Some(uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned())
 }
 
 /// The routes whose pattern `path` matches (one per method), and the
@@ -579,6 +576,28 @@ mod tests {
             .body(Vec::new())
             .unwrap();
         assert_eq!(admit(request, 100).unwrap_err().status(), 404);
+    }
+
+    /// Found by the `admit` fuzz target: absolute URLs and fragments were
+    /// cut by hand, not as the `http` crate (and so `admit`) reads them:
+    /// the path of `http://host?/v1/…` was taken from its query, and a
+    /// fragment stayed in the path.
+    #[test]
+    fn a_target_is_read_as_the_http_crate_reads_it() {
+        let found = "Http://127.0.0.1:300?/v1/orders/01J/cancel/";
+        assert_eq!(status(admit_head(&head("POST", found, &[]), 100)), 404);
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(found)
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(admit(request, 100).unwrap_err().status(), 404);
+        let fragment = admit_head(&head("POST", "/v1/orders#content-type: x", &[]), 100).unwrap();
+        assert_eq!(
+            (fragment.route().endpoint, fragment.target.as_str()),
+            (Endpoint::PlaceOrder, "/v1/orders")
+        );
+        assert_eq!(status(admit_head(&head("GET", "127.0.0.1:3000", &[]), 100)), 404);
     }
 
     #[test]
