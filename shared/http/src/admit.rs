@@ -554,6 +554,17 @@ mod tests {
         assert_eq!(status(admit_head(&head("GET", "/healthz/", &[]), 100)), 200);
     }
 
+    /// `target` names no route (404), whether admitted head first or whole.
+    fn assert_no_route_either_way(method: &str, target: &str) {
+        assert_eq!(status(admit_head(&head(method, target, &[]), 100)), 404);
+        let request = http::Request::builder()
+            .method(method)
+            .uri(target)
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(admit(request, 100).unwrap_err().status(), 404);
+    }
+
     /// Found by the `admit` fuzz target: a URL in the path or the query
     /// of an origin-form target was taken for the target itself, so that
     /// `GET /v1/orders/o1?next=https://h/healthz` was admitted as
@@ -569,13 +580,7 @@ mod tests {
         );
         assert_eq!(pending.target, "/v1/orders/o1?next=https://h/healthz");
         let found = "htt://127.0.0.1:3000/v1/orders/01JWQ3K8T4XG6Z1V9N2B5Mp://127.0.0.1:3000/v1/orders/01JWQ3K8T4XG6Z1V9N2B5M7C8D/cancel/";
-        assert_eq!(status(admit_head(&head("POST", found, &[]), 100)), 404);
-        let request = http::Request::builder()
-            .method("POST")
-            .uri(found)
-            .body(Vec::new())
-            .unwrap();
-        assert_eq!(admit(request, 100).unwrap_err().status(), 404);
+        assert_no_route_either_way("POST", found);
     }
 
     /// Found by the `admit` fuzz target: absolute URLs and fragments were
@@ -585,13 +590,7 @@ mod tests {
     #[test]
     fn a_target_is_read_as_the_http_crate_reads_it() {
         let found = "Http://127.0.0.1:300?/v1/orders/01J/cancel/";
-        assert_eq!(status(admit_head(&head("POST", found, &[]), 100)), 404);
-        let request = http::Request::builder()
-            .method("POST")
-            .uri(found)
-            .body(Vec::new())
-            .unwrap();
-        assert_eq!(admit(request, 100).unwrap_err().status(), 404);
+        assert_no_route_either_way("POST", found);
         let fragment = admit_head(&head("POST", "/v1/orders#content-type: x", &[]), 100).unwrap();
         assert_eq!(
             (fragment.route().endpoint, fragment.target.as_str()),
