@@ -23,8 +23,9 @@ use gasline_core::event::{Consumer, Envelope, EventType};
 use gasline_core::order::{Decision, Facts, Input, Order, Stamp, VoidedWaybill, decide, sign_void_record};
 use gasline_core::signature::{DEFAULT_SIGNER_ID, WaybillSigner};
 use gasline_core::waybill::WaybillStatus;
-use gasline_ports::{Ports, Row, Statement, StoreError};
+use gasline_ports::{Ports, Row, SqlStore as _, Statement, StoreError};
 use gasline_store::consume::{self, Outcome};
+use gasline_store::keys::{self, KeyRecord, KeyState};
 use gasline_store::{riders, stations, waybills};
 
 /// Handles one queue message.
@@ -53,23 +54,29 @@ async fn decide_one(
 
 /// What to read with the order, from the ids the event carries:
 /// `rider.assigned` names the station and the rider (read as `[station,
-/// rider]`), `waybill.voided` the waybill.
+/// rider, key table]`), `waybill.voided` the waybill (`[waybill, key
+/// table]`). The key table is a few rows: reading it with the order costs
+/// no round trip, and a promotion counts from the next event on.
 fn reads(event: &Envelope) -> Vec<Statement> {
     let p = &event.payload;
     match (event.kind, &p.station_id, &p.rider_id, &p.waybill_id) {
         (EventType::RiderAssigned, Some(station), Some(rider), _) => vec![
             stations::candidate_statement(station),
             riders::candidate_statement(rider),
+            keys::table_statement(),
         ],
-        (EventType::WaybillVoided, _, _, Some(waybill)) => vec![waybills::by_id_statement(waybill)],
+        (EventType::WaybillVoided, _, _, Some(waybill)) => {
+            vec![waybills::by_id_statement(waybill), keys::table_statement()]
+        }
         _ => Vec::new(),
     }
 }
 
-/// The signer for the configured key. Parsing a key and building its tables
-/// is not free, so the last one is kept while the secret stays the same.
-async fn signer(ports: &impl Ports) -> Result<Arc<WaybillSigner>, String> {
-    static CACHE: Mutex<Option<(String, Arc<WaybillSigner>)>> = Mutex::new(None);
+/// The keys of the `signing_key` secret (several while a key is rotated).
+/// Parsing a key and building its tables is not free, so the last set is
+/// kept while the secret stays the same.
+async fn held_keys(ports: &impl Ports) -> Result<Arc<[WaybillSigner]>, String> {
+    static CACHE: Mutex<Option<(String, Arc<[WaybillSigner]>)>> = Mutex::new(None);
     let pem = ports
         .variable("signing_key")
         .await
@@ -79,20 +86,57 @@ async fn signer(ports: &impl Ports) -> Result<Arc<WaybillSigner>, String> {
         .await
         .unwrap_or_else(|| DEFAULT_SIGNER_ID.to_owned());
     let cache_key = format!("{signer_id}\n{pem}");
-    if let Some((_, signer)) = CACHE
+    if let Some((_, held)) = CACHE
         .lock()
         .map_err(|_| "signer cache poisoned")?
         .as_ref()
         .filter(|(key, _)| *key == cache_key)
     {
-        return Ok(signer.clone());
+        return Ok(held.clone());
     }
-    let signer = WaybillSigner::from_private_key_pem(&pem)
-        .and_then(|s| s.with_signer_id(&signer_id))
-        .map_err(|e| format!("the signing key is unusable: {e}"))?;
-    let signer = Arc::new(signer);
-    *CACHE.lock().map_err(|_| "signer cache poisoned")? = Some((cache_key, signer.clone()));
-    Ok(signer)
+    let held: Arc<[WaybillSigner]> = WaybillSigner::all_from_pem(&pem)
+        .and_then(|keys| {
+            keys.into_iter()
+                .map(|s| s.with_signer_id(&signer_id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|e| format!("the signing key is unusable: {e}"))?
+        .into();
+    *CACHE.lock().map_err(|_| "signer cache poisoned")? = Some((cache_key, held.clone()));
+    Ok(held)
+}
+
+/// The key to sign with now, of those the secret holds: the one the
+/// operators promoted (`gasline_store::keys`), else the first that is not
+/// retired. `table` is the key table, read with the order.
+async fn signer(ports: &impl Ports, table: Option<&[Row]>) -> Result<WaybillSigner, String> {
+    let held = held_keys(ports).await?;
+    let table = match table {
+        Some(rows) => keys::records_from(rows),
+        None => match ports.sql().query(keys::table_statement()).await {
+            Ok(rows) => keys::records_from(&rows),
+            Err(e) => Err(e),
+        },
+    }
+    .map_err(|e| format!("the key table could not be read: {e}"))?;
+    choose_signer(&held, &table, ports.now())
+        .cloned()
+        .ok_or_else(|| "every key of the signing_key secret is retired".to_owned())
+}
+
+/// [`signer`]'s choice. A promoted key the secret does not hold (promoted
+/// before the secret was deployed) is passed over for the first held key
+/// in service, so orders keep being signed under a published key.
+fn choose_signer<'k>(held: &'k [WaybillSigner], table: &[KeyRecord], now: i64) -> Option<&'k WaybillSigner> {
+    let record = |s: &WaybillSigner| table.iter().find(|r| r.key_id == s.key_id());
+    let promoted = table.iter().find(|r| r.state == KeyState::Signing);
+    let in_service = |s: &&WaybillSigner| {
+        record(s).is_none_or(|r| r.state != KeyState::Retired || r.valid_until.is_some_and(|until| now < until))
+    };
+    promoted
+        .and_then(|p| held.iter().find(|s| s.key_id() == p.key_id))
+        .filter(in_service)
+        .or_else(|| held.iter().find(in_service))
 }
 
 /// `rider.assigned`: the order's station and rider (read with the order
@@ -109,7 +153,9 @@ async fn sign_waybill(
     }
     let config = gasline_store::config(ports).await.map_err(StoreError::Backend)?;
     let (mut stations, mut riders) = (Vec::new(), Vec::new());
-    if let [station_rows, rider_rows] = rows {
+    let mut table = None;
+    if let [station_rows, rider_rows, key_rows] = rows {
+        table = Some(key_rows.as_slice());
         stations = stations::candidates_from_rows(station_rows)?;
         riders = rider_rows
             .iter()
@@ -130,10 +176,10 @@ async fn sign_waybill(
     {
         riders.extend(riders::candidate(ports.sql(), id).await?);
     }
-    let signer = signer(ports).await;
+    let signer = signer(ports, table).await;
     let input = Input::Sign {
         event,
-        signer: signer.as_deref().map_err(String::as_str),
+        signer: signer.as_ref().map_err(String::as_str),
     };
     let facts = Facts {
         stations: &stations,
@@ -161,7 +207,9 @@ async fn sign_void(ports: &impl Ports, order: &Order, rows: &[Vec<Row>]) -> Resu
         return Ok(Decision::stale(order, ports.now()));
     };
     // A key that is missing now may be configured later: retry.
-    let signer = signer(ports).await.map_err(StoreError::Unavailable)?;
+    let signer = signer(ports, rows.get(1).map(Vec::as_slice))
+        .await
+        .map_err(StoreError::Unavailable)?;
     let voided = VoidedWaybill {
         id: stored.id,
         reason: stored.void_reason.unwrap_or_default(),

@@ -6,7 +6,7 @@ use std::fmt;
 
 use gasline_core::geo::GeoPoint;
 use gasline_core::order::Cylinder;
-use gasline_core::types::CylinderSpec;
+use gasline_core::types::{ClientName, CylinderSpec, HoldReason, PlaceName, RiderId, RiderName, StationId};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -73,4 +73,151 @@ fn counts_per_spec<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<CylinderS
         }
     }
     d.deserialize_map(Counts)
+}
+
+// --- provisioning (ops) --------------------------------------------------------
+
+/// `POST /v1/ops/stations`.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStation {
+    pub id: StationId,
+    pub name: PlaceName,
+    pub location: GeoPoint,
+    /// Actively monitored around the clock (the night safety rule lets it
+    /// load at night).
+    #[serde(default)]
+    pub monitored: bool,
+    /// Full cylinders on hand per spec.
+    #[serde(default, deserialize_with = "counts_per_spec")]
+    pub stock: BTreeMap<CylinderSpec, u32>,
+}
+
+/// `PATCH /v1/ops/stations/{id}`: what to change (at least one field).
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationChange {
+    #[serde(default)]
+    pub name: Option<PlaceName>,
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+    #[serde(default)]
+    pub monitored: Option<bool>,
+}
+
+/// `POST /v1/ops/{stations,riders}/{id}/suspend`.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suspension {
+    pub reason: HoldReason,
+}
+
+/// `POST /v1/ops/riders`.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRider {
+    pub id: RiderId,
+    pub name: RiderName,
+}
+
+/// `PATCH /v1/ops/riders/{id}`.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiderChange {
+    pub name: RiderName,
+}
+
+/// Who an app or ops token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientRole {
+    App,
+    Ops,
+}
+
+/// `POST /v1/ops/tokens`: an app client's or an operator's token.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub role: ClientRole,
+    /// The app client (its orders and idempotency keys belong to it) or
+    /// the operator.
+    pub subject: ClientName,
+    /// When it stops being accepted (ms since the epoch); never if omitted.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// `POST /v1/ops/{stations,riders}/{id}/tokens` (the body is optional).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceToken {
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// `POST /v1/ops/tokens/{id}/revoke` (optional body): when the token stops
+/// working (ms since the epoch; now if omitted, a grace period ahead while
+/// its holder switches to a new one).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    #[serde(default)]
+    pub at: Option<i64>,
+}
+
+/// `POST /v1/ops/keys`: a public key to publish and accept.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// SubjectPublicKeyInfo PEM of an SM2 key.
+    pub public_key_pem: String,
+}
+
+/// `POST /v1/ops/keys/{id}/retire` (optional body): what the key signed
+/// before `valid_until` (ms since the epoch; now if omitted) still verifies.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRetirement {
+    #[serde(default)]
+    pub valid_until: Option<i64>,
+}
+
+/// The query of the station listing: `?after=<id>&limit=<n>`, a page of
+/// at most `limit` after the id `after` (the answer's `next` is the
+/// `after` of the next page).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationListing {
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// The query of the rider listing: a page, and a status (`available`,
+/// `assigned`, `offline`).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiderListing {
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// The query of the token listing: a page, a role and a subject.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenListing {
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
 }

@@ -2,9 +2,10 @@
 //!
 //! Everything after intake that answers HTTP: order status and timelines,
 //! waybills, signature verification and public keys, the rider API (inbox,
-//! location, accept, pickup, deliver), station telemetry, stats, metrics and
-//! health — plus the routes that run the outbox sweeper and the migrations
-//! (`POST /v1/ops/sweep`, `/v1/ops/migrate`), and on Workers the cron and
+//! location, accept, pickup, deliver), station telemetry, stats, metrics,
+//! health and provisioning (stations, riders, tokens, signing keys) — plus
+//! the routes that run the outbox sweeper and the migrations (`POST
+//! /v1/ops/sweep`, `/v1/ops/migrate`), and on Workers the cron and
 //! dead-letter entrypoints (the sweeper itself is `gasline_store::sweep`).
 //!
 //! Platform neutral: the Spin and Workers entrypoints translate requests and
@@ -20,6 +21,7 @@ mod workers;
 pub mod bodies;
 mod ops;
 mod orders;
+mod provision;
 mod riders;
 mod stations;
 mod verify;
@@ -47,6 +49,29 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
         E::RiderInbox => riders::inbox(request, id, ports).await,
         E::RiderLocation => riders::location(request, id, ports).await,
         E::StationTelemetry => stations::telemetry(request, id, ports).await,
+        E::CreateStation => provision::create_station(request, ports).await,
+        E::ListStations => provision::list_stations(request, ports).await,
+        E::GetStation => provision::get_station(request, id, ports).await,
+        E::UpdateStation => provision::update_station(request, id, ports).await,
+        E::SuspendStation => provision::suspend_station(request, id, ports).await,
+        E::ResumeStation => provision::resume_station(request, id, ports).await,
+        E::RetireStation => provision::retire_station(request, id, ports).await,
+        E::IssueStationToken => provision::issue_station_token(request, id, ports).await,
+        E::CreateRider => provision::create_rider(request, ports).await,
+        E::ListRiders => provision::list_riders(request, ports).await,
+        E::GetRider => provision::get_rider(request, id, ports).await,
+        E::UpdateRider => provision::update_rider(request, id, ports).await,
+        E::SuspendRider => provision::suspend_rider(request, id, ports).await,
+        E::ResumeRider => provision::resume_rider(request, id, ports).await,
+        E::RetireRider => provision::retire_rider(request, id, ports).await,
+        E::IssueRiderToken => provision::issue_rider_token(request, id, ports).await,
+        E::IssueToken => provision::issue_token(request, ports).await,
+        E::ListTokens => provision::list_tokens(request, ports).await,
+        E::RevokeToken => provision::revoke_token(request, id, ports).await,
+        E::ListKeys => provision::list_keys(request, ports).await,
+        E::AddKey => provision::add_key(request, ports).await,
+        E::PromoteKey => provision::promote_key(request, id, ports).await,
+        E::RetireKey => provision::retire_key(request, id, ports).await,
         E::PlaceOrder | E::CancelOrder => Ok(misdirected(&call)),
     };
     call.finish(respond(result))

@@ -238,6 +238,11 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let store = gasline_native::SqliteStore::open_snapshot(&args.sqlite)
         .map_err(|e| anyhow!("opening {}: {e}", args.sqlite.display()))?;
     let now = args.now.unwrap_or_else(|| gasline_native::Clock::system().now());
+    // The key table holds the retirements: a key's file says nothing of them.
+    let keys = keys
+        .map(|file| futures::executor::block_on(gasline_store::keys::published(&store, &file)))
+        .transpose()
+        .map_err(|e| anyhow!("{}: reading the key table: {e}", args.sqlite.display()))?;
     let report = futures::executor::block_on(gasline_store::audit::audit(&store, now, keys.as_ref()))
         .map_err(|e| anyhow!("{}: {e}", args.sqlite.display()))?;
     let states: Vec<String> = report.orders.iter().map(|(state, n)| format!("{state} {n}")).collect();

@@ -38,6 +38,8 @@ use sm2::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding}
 use sm2::{NonZeroScalar, PublicKey, Scalar, SecretKey};
 use sm3::{Digest, Sm3};
 
+use crate::Millis;
+
 use crate::waybill::{FORMAT_V1, VOID_FORMAT_V1, VoidRecord, Waybill};
 
 /// A `String` or buffer that is zeroed when dropped; private key PEM comes
@@ -128,6 +130,11 @@ pub enum VerifyError {
     UnsupportedFormat { found: String },
     #[error("unknown key id {key_id:?}: the keys in use are [{}]", .known.join(", "))]
     UnknownKeyId { key_id: String, known: Vec<String> },
+    #[error(
+        "key {key_id:?} was retired: it verifies only what was signed before {valid_until}, \
+         and this document says it was signed later"
+    )]
+    KeyRetired { key_id: String, valid_until: String },
     #[error("invalid signer id: it must be 1 to {MAX_SIGNER_ID_BYTES} bytes, this one is {len}")]
     InvalidSignerId { len: usize },
     #[error("the signature value is not standard padded base64: {reason}")]
@@ -178,6 +185,28 @@ impl WaybillSigner {
     /// and SEC1 (`BEGIN EC PRIVATE KEY`, what `openssl ecparam -genkey`
     /// writes, after an `SM2 PARAMETERS` or `EC PARAMETERS` block) on the SM2
     /// curve.
+    /// Every private key of `text`, in order: a `signing_key` secret holds
+    /// more than one while a key is rotated. Each block as
+    /// [`Self::from_private_key_pem`] reads it; none at all is an error.
+    pub fn all_from_pem(text: &str) -> Result<Vec<Self>, KeyError> {
+        let ends = ["-----END PRIVATE KEY-----", "-----END EC PRIVATE KEY-----"];
+        let mut keys = Vec::new();
+        let mut rest = text;
+        while let Some((at, end)) = ends
+            .iter()
+            .filter_map(|end| rest.find(end).map(|at| (at, end.len())))
+            .min()
+        {
+            keys.push(Self::from_private_key_pem(&rest[..at + end])?);
+            rest = &rest[at + end..];
+        }
+        if keys.is_empty() {
+            // The single-key reader says what is missing.
+            keys.push(Self::from_private_key_pem(text)?);
+        }
+        Ok(keys)
+    }
+
     pub fn from_private_key_pem(pem: &str) -> Result<Self, KeyError> {
         if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
             return Err(KeyError::EncryptedPrivateKey);
@@ -381,6 +410,8 @@ impl SignerPublicKey {
 #[derive(Clone, Debug, Default)]
 pub struct PublicKeySet {
     keys: BTreeMap<String, SignerPublicKey>,
+    /// Retired keys: what they signed at or after this time is refused.
+    valid_until: BTreeMap<String, Millis>,
 }
 
 impl PublicKeySet {
@@ -391,6 +422,19 @@ impl PublicKeySet {
     /// Adds a key (a key already present is simply kept).
     pub fn insert(&mut self, key: SignerPublicKey) {
         self.keys.insert(key.key_id.clone(), key);
+    }
+
+    /// Adds a retired key: it verifies only documents signed (by their own
+    /// time: a waybill's `issued_at`, a void record's `voided_at`) before
+    /// `valid_until`.
+    pub fn insert_until(&mut self, key: SignerPublicKey, valid_until: Millis) {
+        self.valid_until.insert(key.key_id.clone(), valid_until);
+        self.insert(key);
+    }
+
+    /// Until when a retired key verifies (`None` for a key in service).
+    pub fn valid_until(&self, key_id: &str) -> Option<Millis> {
+        self.valid_until.get(key_id).copied()
     }
 
     /// Adds a PEM SubjectPublicKeyInfo key and returns its key id.
@@ -435,7 +479,11 @@ impl PublicKeySet {
     /// waybill's canonical bytes. The error says which check failed.
     pub fn verify(&self, signed: &SignedWaybill) -> Result<(), VerifyError> {
         ensure_supported_format(&signed.waybill)?;
-        self.verify_block(&signed.waybill.canonical_bytes(), &signed.signature)
+        self.verify_block(
+            &signed.waybill.canonical_bytes(),
+            &signed.signature,
+            &signed.waybill.issued_at,
+        )
     }
 
     /// Checks a signed void record the same way.
@@ -445,11 +493,16 @@ impl PublicKeySet {
                 found: signed.void.format.clone(),
             });
         }
-        self.verify_block(&signed.void.canonical_bytes(), &signed.signature)
+        self.verify_block(
+            &signed.void.canonical_bytes(),
+            &signed.signature,
+            &signed.void.voided_at,
+        )
     }
 
-    /// Checks one signature block over `message` against the set.
-    fn verify_block(&self, message: &[u8], block: &SignatureBlock) -> Result<(), VerifyError> {
+    /// Checks one signature block over `message`, signed at `signed_at`
+    /// (RFC 3339), against the set.
+    fn verify_block(&self, message: &[u8], block: &SignatureBlock, signed_at: &str) -> Result<(), VerifyError> {
         if block.algorithm != ALGORITHM {
             return Err(VerifyError::UnsupportedAlgorithm {
                 found: block.algorithm.clone(),
@@ -459,6 +512,14 @@ impl PublicKeySet {
             key_id: block.key_id.clone(),
             known: self.keys.keys().cloned().collect(),
         })?;
+        if let Some(until) = self.valid_until(&block.key_id)
+            && crate::time::parse_rfc3339(signed_at).is_none_or(|at| at >= until)
+        {
+            return Err(VerifyError::KeyRetired {
+                key_id: block.key_id.clone(),
+                valid_until: crate::time::rfc3339(until),
+            });
+        }
         let der = BASE64
             .decode(&block.value)
             .map_err(|e| VerifyError::SignatureNotBase64 { reason: e.to_string() })?;

@@ -1,5 +1,5 @@
-//! Calendar arithmetic on [`Millis`] without a clock: RFC 3339 formatting for
-//! documents, and the local time of day for the night safety rule.
+//! Calendar arithmetic on [`Millis`] without a clock: RFC 3339 formatting
+//! (and parsing) for documents, and the local time of day for the night safety rule.
 
 use crate::Millis;
 
@@ -15,6 +15,52 @@ pub fn rfc3339(ms: Millis) -> String {
     let (min, rest) = (rest / 60_000, rest % 60_000);
     let (s, milli) = (rest / 1000, rest % 1000);
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+/// Parses what [`rfc3339`] writes (`2026-11-23T09:00:00.123Z`, the
+/// milliseconds optional), and nothing else: other offsets, a missing `Z`
+/// or an impossible date are `None`.
+pub fn parse_rfc3339(text: &str) -> Option<Millis> {
+    let b = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if !punctuation.iter().all(|(i, c)| b.get(*i) == Some(c)) {
+        return None;
+    }
+    let milli = match (b.len(), b.get(19)) {
+        (20, Some(b'Z')) => 0,
+        (24, Some(b'.')) if b[23] == b'Z' => number(20..23)?,
+        _ => return None,
+    };
+    let (y, m, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (h, min, s) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&m) || d < 1 || h > 23 || min > 59 || s > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, u32::try_from(m).ok()?, u32::try_from(d).ok()?);
+    // An impossible day (31 April) comes back as another date.
+    if civil_from_days(days) != (y, u32::try_from(m).ok()?, u32::try_from(d).ok()?) {
+        return None;
+    }
+    Some(days * MS_PER_DAY + ((h * 60 + min) * 60 + s) * 1000 + milli)
+}
+
+/// (year, month, day) to days since 1970-01-01: the inverse of
+/// [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Minutes since local midnight at `ms`, for a zone `utc_offset_minutes` east
@@ -49,6 +95,28 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_424_400_123), "2026-11-23T09:00:00.123Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_nothing_else() {
+        for ms in [0, 951_782_400_000, 1_795_424_400_123, -1, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{ms}");
+        }
+        assert_eq!(parse_rfc3339("2026-11-23T09:00:00Z"), Some(1_795_424_400_000));
+        for bad in [
+            "",
+            "2026-11-23",
+            "2026-11-23T09:00:00.123",
+            "2026-11-23T09:00:00+08:00",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T09:00:00.12Z",
+            "2026-11-23t09:00:00Z",
+            "+026-11-23T09:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

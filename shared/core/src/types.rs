@@ -125,6 +125,25 @@ string_value!(
     CancelReason, "reason", |v| bounded_text(200)(v)
 );
 
+string_value!(
+    /// A station's display name (1-100 characters), as the waybill prints it.
+    PlaceName, "name", |v| bounded_text(100)(v)
+);
+string_value!(
+    /// A rider's display name (1-64 characters), as the waybill prints it.
+    RiderName, "name", |v| bounded_text(64)(v)
+);
+string_value!(
+    /// Why an operator holds a station or rider (1-200 characters): shown
+    /// on the ops console and in the listing until the hold is lifted.
+    HoldReason, "reason", |v| bounded_text(200)(v)
+);
+string_value!(
+    /// An app client's name: the subject of its tokens, which its orders
+    /// and idempotency keys belong to.
+    ClientName, "subject", identifier
+);
+
 impl From<CancelReason> for Note {
     fn from(reason: CancelReason) -> Self {
         Self(reason.0)

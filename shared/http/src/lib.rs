@@ -169,6 +169,14 @@ pub fn read_json<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
     T::deserialize(strict::Strict(&mut json)).map_err(|e| Problem::invalid(e.to_string()))
 }
 
+/// The request's query string as `T` (a struct with `deny_unknown_fields`:
+/// a parameter it does not name is refused), or a 400 saying what is wrong.
+/// No query is an empty one.
+pub fn read_query<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    serde_urlencoded::from_str(request.uri().query().unwrap_or_default())
+        .map_err(|e| Problem::bad_request(format!("query string: {e}")))
+}
+
 /// Structs from JSON objects only. serde_json also reads a struct from an
 /// array of its fields in order (`[31.2, 121.4]` as `{"lat", "lon"}`, `[]` as
 /// a struct whose fields all have defaults), which `deny_unknown_fields` does

@@ -115,6 +115,12 @@ impl<'a> Ports for LocalPorts<'a> {
         self.services.ids.next_id()
     }
 
+    /// Two ids' worth of the seeded generator: reproducible runs, not
+    /// production secrets (this adapter serves tests and the simulator).
+    fn new_secret(&self) -> String {
+        format!("{}{}", self.services.ids.next_id(), self.services.ids.next_id()).to_ascii_lowercase()
+    }
+
     async fn variable(&self, name: &str) -> Option<String> {
         self.services.variables.get(name)
     }

@@ -70,6 +70,12 @@ impl Ports for NativePorts<'_> {
         self.ids.next_id()
     }
 
+    /// Two ids' worth of the seeded generator: reproducible runs, not
+    /// production secrets (this adapter serves tests and the simulator).
+    fn new_secret(&self) -> String {
+        format!("{}{}", self.ids.next_id(), self.ids.next_id()).to_ascii_lowercase()
+    }
+
     async fn variable(&self, name: &str) -> Option<String> {
         self.variables.get(name)
     }

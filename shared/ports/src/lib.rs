@@ -293,6 +293,10 @@ pub trait Ports {
     /// A new unique id (a ULID string: time-ordered, 26 characters).
     fn new_id(&self) -> String;
 
+    /// A new secret for a bearer token: 32 bytes from the platform's
+    /// cryptographically secure random source, as 64 lower-case hex digits.
+    fn new_secret(&self) -> String;
+
     /// A secret or configuration variable by name (Spin variable, Workers
     /// secret/var, environment natively). `None` when unset.
     async fn variable(&self, name: &str) -> Option<String>;

@@ -334,6 +334,12 @@ impl Ports for SpinPorts {
         ulid::Ulid::from_parts(u64::try_from(now_ms()).unwrap_or(0), bits).to_string()
     }
 
+    fn new_secret(&self) -> String {
+        (0..4)
+            .map(|_| format!("{:016x}", spin_sdk::wasip3::random::random::get_random_u64()))
+            .collect()
+    }
+
     /// Spin variables are lower snake case, as ours are.
     async fn variable(&self, name: &str) -> Option<String> {
         variables::get(name).await.ok()

@@ -8,6 +8,8 @@
 
 pub mod audit;
 pub mod consume;
+pub mod directory;
+pub mod keys;
 pub mod migrations;
 pub mod order;
 pub mod outbox;

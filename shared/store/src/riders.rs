@@ -115,10 +115,12 @@ pub fn assign_rider(rider: &RiderId, order: &OrderId) -> Vec<Statement> {
     ]
 }
 
-/// Frees `rider` if it is still on `order` (no-op otherwise).
+/// Frees `rider` if it is still on `order` (no-op otherwise): available
+/// again, unless an operator holds or retired it meanwhile.
 pub fn free_rider(rider: &RiderId, order: &OrderId) -> Statement {
     sql!(
-        "UPDATE riders SET status = 'available', active_order_id = NULL WHERE id = ?1 AND active_order_id = ?2",
+        "UPDATE riders SET status = CASE WHEN ops_hold IS NULL AND retired_at IS NULL THEN 'available' \
+         ELSE 'offline' END, active_order_id = NULL WHERE id = ?1 AND active_order_id = ?2",
         rider.as_str(),
         order.as_str()
     )
@@ -165,7 +167,8 @@ pub async fn info(sql: &impl SqlStore, id: &RiderId) -> Result<Option<RiderInfo>
 
 /// Records a rider's position and, when given, availability. A rider on an
 /// order stays `assigned` whatever it says; going on/off duty only switches
-/// between `available` and `offline`.
+/// between `available` and `offline`, and a rider an operator holds or
+/// retired cannot go on duty (`directory::hold_rider`).
 pub fn update_location(rider: &RiderId, at: GeoPoint, available: Option<bool>, now: Millis) -> Vec<Statement> {
     let mut stmts = vec![
         sql!(
@@ -181,7 +184,8 @@ pub fn update_location(rider: &RiderId, at: GeoPoint, available: Option<bool>, n
     if let Some(available) = available {
         let status = RiderStatus::on_duty(available).as_str();
         stmts.push(sql!(
-            "UPDATE riders SET status = ?2 WHERE id = ?1 AND status <> 'assigned'",
+            "UPDATE riders SET status = ?2 WHERE id = ?1 AND status <> 'assigned' \
+             AND (?2 = 'offline' OR (ops_hold IS NULL AND retired_at IS NULL))",
             rider.as_str(),
             status
         ));

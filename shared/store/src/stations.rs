@@ -52,7 +52,10 @@ pub fn candidate_statement(id: &StationId) -> Statement {
     sql!(format!("{CANDIDATE_SELECT} WHERE s.id = ?1"), id.as_str())
 }
 
-const CANDIDATE_SELECT: &str = "SELECT s.id, s.name, s.lat, s.lon, s.monitored, s.suspended, k.spec, \
+/// A station is suspended for matching while its sensors or an operator
+/// hold it, and for good once retired (`directory`).
+const CANDIDATE_SELECT: &str = "SELECT s.id, s.name, s.lat, s.lon, s.monitored, \
+     (s.suspended <> 0 OR s.ops_hold IS NOT NULL OR s.retired_at IS NOT NULL) AS suspended, k.spec, \
      k.on_hand - k.locked AS available FROM stations s LEFT JOIN station_stock k ON k.station_id = s.id";
 
 /// Stations from rows of [`candidate_statement`] or [`candidates_near_statement`], ordered by station id (one

@@ -34,7 +34,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         [Role::App, Role::Rider, Role::Station, Role::Ops]
             .into_iter()
             .find(|r| r.as_str() == s)
@@ -61,7 +61,7 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-/// The statement that registers a token (seeding, provisioning).
+/// The statement that registers a token (seeding).
 pub fn insert(token_id: &str, secret: &str, role: Role, subject: &str) -> Statement {
     sql!(
         "INSERT INTO api_tokens (token_id, secret_hash, role, subject) VALUES (?1, ?2, ?3, ?4)",
@@ -69,6 +69,48 @@ pub fn insert(token_id: &str, secret: &str, role: Role, subject: &str) -> Statem
         hash_secret(secret),
         role.as_str(),
         subject
+    )
+}
+
+/// The statement that issues a token through the ops API: issued `now`,
+/// accepted until `expires_at` if given. A taken id is a conflict.
+pub fn issue(token_id: &str, secret: &str, role: Role, subject: &str, now: i64, expires_at: Option<i64>) -> Statement {
+    sql!(
+        "INSERT INTO api_tokens (token_id, secret_hash, role, subject, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        token_id,
+        hash_secret(secret),
+        role.as_str(),
+        subject,
+        now,
+        expires_at
+    )
+}
+
+/// A new token id for the ops API to issue under: `tk-` and a ULID
+/// (`new_id`), lower case.
+pub fn new_token_id(new_id: &str) -> String {
+    format!("tk-{}", new_id.to_ascii_lowercase())
+}
+
+/// The statement that revokes a token at `at` (ms; now, or a grace period
+/// ahead during a rotation), or keeps an earlier expiry it already has.
+pub fn revoke(token_id: &str, at: i64) -> Statement {
+    sql!(
+        "UPDATE api_tokens SET expires_at = MIN(COALESCE(expires_at, ?2), ?2) WHERE token_id = ?1",
+        token_id,
+        at
+    )
+}
+
+/// The statement that revokes, at `at`, every token of a rider or station
+/// (its retirement).
+pub fn expire_subject(role: Role, subject: &str, at: i64) -> Statement {
+    sql!(
+        "UPDATE api_tokens SET expires_at = MIN(COALESCE(expires_at, ?3), ?3) WHERE role = ?1 AND subject = ?2",
+        role.as_str(),
+        subject,
+        at
     )
 }
 

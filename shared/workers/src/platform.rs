@@ -355,6 +355,12 @@ impl Ports for WorkerPorts {
         ulid::Ulid::from_parts(ms, random).to_string()
     }
 
+    fn new_secret(&self) -> String {
+        let mut bytes = [0u8; 32];
+        random_bytes(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     async fn variable(&self, name: &str) -> Option<String> {
         self.env
             .secret(name)
