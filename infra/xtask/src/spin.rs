@@ -481,7 +481,8 @@ pub fn e2e() -> Result<()> {
 /// state under `.gasline/`, until Ctrl-C — on real `spin up` when a `spin`
 /// binary is on `PATH`, on the test host otherwise; Redis started here on a
 /// free loopback port either way, and the database written with the schema
-/// and the demo data by `gasline demo --sqlite` (no `sqlite3` step).
+/// and the first ops token by `gasline demo --bootstrap --sqlite` (no
+/// `sqlite3` step); the demo world is then created through the ops API.
 pub fn up() -> Result<()> {
     let port = up::port_from_env(3000)?;
     let url = format!("http://127.0.0.1:{port}");
@@ -504,9 +505,9 @@ pub fn up() -> Result<()> {
                     .args(["build", "--locked", "-p", "gasline-spin-host"])
                     .run()
             }),
-            crate::steps::Step::new("demo data", || {
+            crate::steps::Step::new("first ops token", || {
                 Cmd::new(bin.join("gasline"))
-                    .args(["demo", "--riders", "60", "--url", &url, "--dir"])
+                    .args(["demo", "--bootstrap", "--url", &url, "--dir"])
                     .arg(&dir)
                     .arg("--sqlite")
                     .arg(&database)
@@ -538,6 +539,7 @@ pub fn up() -> Result<()> {
     };
     let (status, _) = up::http_get(&harness.url, "/healthz")?;
     ensure!(status == 200, "GET /healthz answered {status}");
+    crate::workers::demo_provision(&bin.join("gasline"), &dir, &harness.url)?;
     crate::workers::print_welcome(
         &bin.join("gasline"),
         &format!(

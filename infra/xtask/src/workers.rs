@@ -216,6 +216,27 @@ fn demo(gasline: &Path, dir: &Path, url: &str) -> Result<()> {
         .run()
 }
 
+/// `gasline demo --bootstrap`: the first ops token and the dev key in
+/// `dir`, for `cargo xtask up`, which provisions the rest through the API
+/// ([`demo_provision`]).
+pub fn demo_bootstrap(gasline: &Path, dir: &Path, url: &str) -> Result<()> {
+    Cmd::new(gasline)
+        .args(["demo", "--bootstrap", "--url", url, "--dir"])
+        .arg(dir)
+        .no_stdin()
+        .run()
+}
+
+/// `gasline demo --provision`: the demo world created through the ops API
+/// of the runtime at `url`, as an operator would.
+pub fn demo_provision(gasline: &Path, dir: &Path, url: &str) -> Result<()> {
+    Cmd::new(gasline)
+        .args(["demo", "--provision", "--riders", DEMO_RIDERS, "--url", url, "--dir"])
+        .arg(dir)
+        .no_stdin()
+        .run()
+}
+
 /// The end-to-end step of `cargo xtask test`: builds the Workers, then runs
 /// the scenario list (`tests/tests/e2e.rs`) against them on workerd — once
 /// on a healthy runtime, once on one started with the test-only faults.
@@ -502,7 +523,7 @@ pub fn up() -> Result<()> {
                     .args(["build", "--release", "--locked", "-p", "gasline-cli"])
                     .run()
             }),
-            Step::new("demo data", || demo(&gasline, &dir, &url)),
+            Step::new("first ops token", || demo_bootstrap(&gasline, &dir, &url)),
         ],
     )?;
     let state = dir.join("workers-state");
@@ -516,6 +537,7 @@ pub fn up() -> Result<()> {
     if status != 200 {
         bail!("GET /healthz answered {status}");
     }
+    demo_provision(&gasline, &dir, &harness.url)?;
     print_welcome(
         &gasline,
         &format!(

@@ -1,9 +1,18 @@
 //! `gasline demo`: prepares what a local run of the real runtimes needs, in
-//! one folder (`.gasline/` by default): the demo world as a SQL script to
-//! load after the migrations, a dev SM2 key pair (made once, kept), and
-//! `dev.env` with the base URL and the dev credentials in shell form.
-//! `cargo xtask up` and the end-to-end tests use it; nothing here is for
-//! production.
+//! one folder (`.gasline/` by default): a dev SM2 key pair (made once,
+//! kept), `dev.env` with the base URL and the dev credentials in shell
+//! form, and the data, in one of two ways:
+//!
+//! - as SQL to load after the migrations (`seed.sql`, or a ready SQLite
+//!   file with `--sqlite`): the whole demo world, for the end-to-end tests
+//!   and benchmarks, which need thousands of riders in place before the
+//!   first request;
+//! - through the ops API, as an operator provisions a deployment:
+//!   `--bootstrap` writes only the first ops token as SQL, and once the
+//!   runtime is up `--provision` creates the stations, riders and app
+//!   token with it (`crate::provision`). `cargo xtask up` does this.
+//!
+//! Nothing here is for production.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -15,6 +24,7 @@ use clap::Args;
 use gasline_core::signature::WaybillSigner;
 use gasline_local::demo;
 use gasline_ports::sql;
+use gasline_store::tokens::Role;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -44,6 +54,17 @@ pub struct DemoArgs {
     /// data loaded (for runtimes that read a database file, such as Spin's).
     #[arg(long, value_name = "FILE")]
     sqlite: Option<PathBuf>,
+    /// Write only what a deployment needs before its first request: the
+    /// first ops token (seed.sql, --sqlite, dev.env) and the dev key. Then
+    /// start the runtime and run `gasline demo --provision`.
+    #[arg(long, conflicts_with = "provision")]
+    bootstrap: bool,
+    /// Create the demo world through the ops API of the running deployment
+    /// at --url, with the ops token of DIR/dev.env (from --bootstrap), as an
+    /// operator would; then write dev.env, riders.txt and stations.txt
+    /// with the tokens it issued. No SQL.
+    #[arg(long, conflicts_with_all = ["sqlite", "stock"])]
+    provision: bool,
 }
 
 /// A new SQLite database at `path` with the migrations and `statements`.
@@ -72,20 +93,51 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             .context("clock before 1970")?
             .as_millis(),
     )?;
-    let (mut statements, creds) = match &args.cell {
-        None => demo::world(args.riders, args.seed, now),
+    let (cell, centre) = match &args.cell {
+        None => (None, demo::CENTRE),
         Some(name) => {
-            let (cell, centre) = demo::CELL_CITIES
+            let (city, centre) = demo::CELL_CITIES
                 .iter()
                 .find(|(city, _)| city == name)
-                .map(|(city, centre)| (gasline_core::cell::CellName::parse(city), *centre))
                 .with_context(|| {
                     let cities: Vec<&str> = demo::CELL_CITIES.iter().map(|(c, _)| *c).collect();
                     format!("--cell {name}: the demo cells are {}", cities.join(", "))
                 })?;
-            let cell = cell.map_err(anyhow::Error::msg)?;
-            demo::world_in(Some(&cell), centre, args.riders, args.seed, now)
+            let cell = gasline_core::cell::CellName::parse(city).map_err(anyhow::Error::msg)?;
+            (Some(cell), *centre)
         }
+    };
+    let signer = dev_key(&args.dir)?;
+    if args.provision {
+        let env = gasline_testkit::DevEnv::load(&args.dir.join("dev.env"))?;
+        let ops = env.require("GASLINE_OPS_TOKEN")?.to_owned();
+        let client = gasline_testkit::Client::new(gasline_testkit::Loopback::new(
+            &args.url,
+            std::time::Duration::from_secs(10),
+        ));
+        let plan = demo::plan(cell.as_ref(), centre, args.riders);
+        let creds = crate::provision::world(&client, &ops, &plan)?;
+        write_credentials(args, &creds, &signer)?;
+        println!(
+            "created {} stations, {} riders and an app token through {}/v1/ops; wrote {}",
+            creds.stations.len(),
+            creds.riders.len(),
+            args.url,
+            args.dir.join("dev.env").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mut statements, creds) = if args.bootstrap {
+        let (statement, ops) = demo::token_statement("ops-demo", Role::Ops, "ops", args.seed);
+        let creds = demo::Credentials {
+            app: String::new(),
+            ops,
+            riders: Vec::new(),
+            stations: Vec::new(),
+        };
+        (vec![statement], creds)
+    } else {
+        demo::world_in(cell.as_ref(), centre, args.riders, args.seed, now)
     };
     if let Some(stock) = args.stock {
         statements.push(sql!("UPDATE station_stock SET on_hand = ?1", stock));
@@ -96,10 +148,23 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let seed_path = args.dir.join("seed.sql");
     fs::write(&seed_path, demo::to_sql_script(&statements))
         .with_context(|| format!("writing {}", seed_path.display()))?;
+    write_credentials(args, &creds, &signer)?;
+    println!(
+        "wrote {} ({} statements), {}, {} and {}",
+        seed_path.display(),
+        statements.len(),
+        args.dir.join("dev.env").display(),
+        args.dir.join("verify-keys.pem").display(),
+        args.dir.join("signing-key.pem").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
-    // The dev signing key is made once and kept, so waybills signed in
-    // earlier runs still verify.
-    let key_path = args.dir.join("signing-key.pem");
+/// The dev signing key of `dir`, made once and kept, so that waybills
+/// signed in earlier runs still verify; its public half is written beside
+/// it each time.
+fn dev_key(dir: &std::path::Path) -> anyhow::Result<WaybillSigner> {
+    let key_path = dir.join("signing-key.pem");
     let signer = if key_path.exists() {
         let pem = fs::read_to_string(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
         WaybillSigner::from_private_key_pem(&pem).with_context(|| format!("loading {}", key_path.display()))?
@@ -108,9 +173,14 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         crate::write_private_key(&key_path, &signer.private_key_pem(), false)?;
         signer
     };
-    let public_path = args.dir.join("verify-keys.pem");
-    fs::write(&public_path, signer.public_key().to_spki_pem())?;
+    fs::write(dir.join("verify-keys.pem"), signer.public_key().to_spki_pem())?;
+    Ok(signer)
+}
 
+/// dev.env (the URL and one credential of each kind, in shell form),
+/// riders.txt and stations.txt (every rider's and station's token, for
+/// tools that drive many of them).
+fn write_credentials(args: &DemoArgs, creds: &demo::Credentials, signer: &WaybillSigner) -> anyhow::Result<()> {
     let (rider_id, rider_token) = creds.riders.first().cloned().unwrap_or_default();
     let (station_id, station_token) = creds.stations.first().cloned().unwrap_or_default();
     let mut env = String::from("# Written by `gasline demo` for local runs. Dev credentials only.\n");
@@ -128,26 +198,9 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let env_path = args.dir.join("dev.env");
     fs::write(&env_path, env).with_context(|| format!("writing {}", env_path.display()))?;
-    // Every rider's and station's token, for tools that drive many of them.
-    let riders: String = creds
-        .riders
-        .iter()
-        .map(|(id, token)| format!("{id} {token}\n"))
-        .collect();
-    fs::write(args.dir.join("riders.txt"), riders)?;
-    let stations: String = creds
-        .stations
-        .iter()
-        .map(|(id, token)| format!("{id} {token}\n"))
-        .collect();
-    fs::write(args.dir.join("stations.txt"), stations)?;
-    println!(
-        "wrote {} ({} statements), {}, {} and {}",
-        seed_path.display(),
-        statements.len(),
-        env_path.display(),
-        public_path.display(),
-        key_path.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    let lines =
+        |pairs: &[(String, String)]| -> String { pairs.iter().map(|(id, token)| format!("{id} {token}\n")).collect() };
+    fs::write(args.dir.join("riders.txt"), lines(&creds.riders))?;
+    fs::write(args.dir.join("stations.txt"), lines(&creds.stations))?;
+    Ok(())
 }

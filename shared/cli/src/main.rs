@@ -9,6 +9,7 @@
 //! and a match arm.
 
 mod demo;
+mod provision;
 mod simulate;
 
 use std::fs;

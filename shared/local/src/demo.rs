@@ -286,36 +286,19 @@ pub fn world_in(
     seed: u64,
     now: i64,
 ) -> (Vec<Statement>, Credentials) {
-    let (dlat, dlon) = (centre.lat - CENTRE.lat, centre.lon - CENTRE.lon);
-    let id_in = |local: &str| cell.map_or_else(|| local.to_owned(), |c| c.qualify(local));
+    let plan = plan(cell, centre, riders);
     let mut stmts = Vec::new();
     let mut stations = Vec::new();
-    for s in &STATIONS {
-        let id = id_in(s.id);
-        let moved = StationSpec {
-            id: &id,
-            lat: s.lat + dlat,
-            lon: s.lon + dlon,
-            ..s.clone()
-        };
-        let (more, token) = station_statements(&moved, seed);
+    for s in &plan.stations {
+        let (more, token) = station_statements(&s.spec(), seed);
         stmts.extend(more);
-        stations.push((id, token));
+        stations.push((s.id.clone(), token));
     }
     let mut rider_creds = Vec::new();
-    for i in 0..riders {
-        // A deterministic spiral: even coverage without randomness.
-        #[allow(clippy::cast_precision_loss)]
-        let (r, theta) = (
-            0.055 * ((i as f64 + 0.5) / riders.max(1) as f64).sqrt(),
-            i as f64 * 2.399_963,
-        );
-        let at =
-            GeoPoint::new(centre.lat + r * theta.sin(), centre.lon + r * theta.cos() / 0.855).expect("near the centre");
-        let id = id_in(&format!("rd-{:04}", i + 1));
-        let (more, token) = rider_statements(&id, &format!("骑手{:04}", i + 1), at, seed, now);
+    for r in &plan.riders {
+        let (more, token) = rider_statements(&r.id, &r.name, r.at, seed, now);
         stmts.extend(more);
-        rider_creds.push((id, token));
+        rider_creds.push((r.id.clone(), token));
     }
     let (app_stmt, app) = token_statement("app-demo", Role::App, "demo-app", seed);
     let (ops_stmt, ops) = token_statement("ops-demo", Role::Ops, "ops", seed);
@@ -329,6 +312,80 @@ pub fn world_in(
             stations,
         },
     )
+}
+
+/// A demo station where a plan puts it.
+#[derive(Debug, Clone)]
+pub struct PlannedStation {
+    pub id: String,
+    pub name: &'static str,
+    pub at: GeoPoint,
+    pub monitored: bool,
+    pub stock: &'static [(CylinderSpec, u32)],
+}
+
+impl PlannedStation {
+    pub fn spec(&self) -> StationSpec<'_> {
+        StationSpec {
+            id: &self.id,
+            name: self.name,
+            lat: self.at.lat,
+            lon: self.at.lon,
+            monitored: self.monitored,
+            stock: self.stock,
+        }
+    }
+}
+
+/// A demo rider and where it reports itself.
+#[derive(Debug, Clone)]
+pub struct PlannedRider {
+    pub id: String,
+    pub name: String,
+    pub at: GeoPoint,
+}
+
+/// The demo world as data: what [`world_in`] writes as SQL, and what
+/// `gasline demo --provision` creates through the ops API.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub stations: Vec<PlannedStation>,
+    pub riders: Vec<PlannedRider>,
+}
+
+/// The demo stations moved to `centre` (they keep their places relative to
+/// it) and `riders` riders on a spiral over a 6 km disc around it; in a
+/// cell, with the cell's name on every id.
+pub fn plan(cell: Option<&CellName>, centre: GeoPoint, riders: usize) -> Plan {
+    let (dlat, dlon) = (centre.lat - CENTRE.lat, centre.lon - CENTRE.lon);
+    let id_in = |local: &str| cell.map_or_else(|| local.to_owned(), |c| c.qualify(local));
+    let stations = STATIONS
+        .iter()
+        .map(|s| PlannedStation {
+            id: id_in(s.id),
+            name: s.name,
+            at: GeoPoint::new(s.lat + dlat, s.lon + dlon).expect("near the centre"),
+            monitored: s.monitored,
+            stock: s.stock,
+        })
+        .collect();
+    let riders = (0..riders)
+        .map(|i| {
+            // A deterministic spiral: even coverage without randomness.
+            #[allow(clippy::cast_precision_loss)]
+            let (r, theta) = (
+                0.055 * ((i as f64 + 0.5) / riders.max(1) as f64).sqrt(),
+                i as f64 * 2.399_963,
+            );
+            PlannedRider {
+                id: id_in(&format!("rd-{:04}", i + 1)),
+                name: format!("骑手{:04}", i + 1),
+                at: GeoPoint::new(centre.lat + r * theta.sin(), centre.lon + r * theta.cos() / 0.855)
+                    .expect("near the centre"),
+            }
+        })
+        .collect();
+    Plan { stations, riders }
 }
 
 /// The demo stock of station `id`, in any cell (`hz_st-huangpu-01` has the
