@@ -60,6 +60,32 @@ enum Command {
     /// at a time): for a database the sweeper does not reach, or after
     /// shortening the retention. Prints how many.
     Purge(PurgeArgs),
+    /// Issue a deployment's first ops token, before any token exists to
+    /// call the provisioning API with: prints the token once, and writes the
+    /// row (only the SM3 hash of its secret) into a SQLite database
+    /// (`--sqlite`, Spin) or a file for `wrangler d1 execute --file`
+    /// (`--d1-file`). Every later token comes from `POST /v1/ops/tokens`.
+    FirstToken(FirstTokenArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct FirstTokenTarget {
+    /// The SQLite database file (migrated to this build's schema).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// Write the statement to this file instead (for D1).
+    #[arg(long, value_name = "FILE")]
+    d1_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FirstTokenArgs {
+    #[command(flatten)]
+    target: FirstTokenTarget,
+    /// Who holds it (a label for the records).
+    #[arg(long, default_value = "ops")]
+    subject: String,
 }
 
 #[derive(Debug, Args)]
@@ -186,7 +212,43 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate(&args),
         Command::Audit(args) => audit(&args),
         Command::Purge(args) => purge(&args),
+        Command::FirstToken(args) => first_token(&args),
     }
+}
+
+fn first_token(args: &FirstTokenArgs) -> anyhow::Result<ExitCode> {
+    let subject =
+        gasline_core::types::ClientName::parse(args.subject.as_str()).map_err(|e| anyhow!("--subject: {e}"))?;
+    let mut bytes = Zeroizing::new([0u8; 48]);
+    getrandom::fill(bytes.as_mut_slice()).map_err(|e| anyhow!("reading OS randomness: {e}"))?;
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let token_id = format!("tk-{}", hex(&bytes[..8]));
+    let secret = Zeroizing::new(hex(&bytes[16..]));
+    let now = gasline_native::Clock::system().now();
+    let statement = gasline_store::tokens::issue(
+        &token_id,
+        &secret,
+        gasline_store::tokens::Role::Ops,
+        subject.as_str(),
+        now,
+        None,
+    );
+    if let Some(path) = &args.target.sqlite {
+        let store = gasline_native::SqliteStore::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+        futures::executor::block_on(gasline_ports::SqlStore::batch(&store, vec![statement]))
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        eprintln!("added ops token {token_id} to {}", path.display());
+    } else if let Some(path) = &args.target.d1_file {
+        fs::write(path, gasline_local::demo::to_sql_script(&[statement]))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "wrote {}: run `wrangler d1 execute <database> --remote --file {}` once, then delete it",
+            path.display(),
+            path.display()
+        );
+    }
+    println!("{token_id}.{}", secret.as_str());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn purge(args: &PurgeArgs) -> anyhow::Result<ExitCode> {

@@ -432,3 +432,37 @@ fn purge_moves_what_is_past_the_retention_to_the_archive_once() {
     let audit = String::from_utf8(gasline_ok(["audit", "--sqlite", path_str(&db)])).unwrap();
     assert!(audit.ends_with("0 violation(s)\n"), "{audit}");
 }
+
+#[test]
+fn the_first_ops_token_is_accepted_and_only_its_hash_is_stored() {
+    let scratch = Scratch::new("first-token");
+    let db = scratch.path("gasline.db");
+    gasline_ok(["migrate", "--sqlite", path_str(&db)]);
+    let out = String::from_utf8(gasline_ok(["first-token", "--sqlite", path_str(&db)])).unwrap();
+    let token = out.trim();
+    let store = gasline_native::SqliteStore::open(&db).unwrap();
+    let now = gasline_native::Clock::system().now();
+    let principal = futures::executor::block_on(gasline_store::tokens::verify(&store, token, now))
+        .unwrap()
+        .expect("the printed token is accepted");
+    assert_eq!(
+        (principal.role, principal.subject.as_str()),
+        (gasline_store::tokens::Role::Ops, "ops")
+    );
+    let secret = token.split_once('.').unwrap().1;
+    assert!(
+        !std::fs::read(&db)
+            .unwrap()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes())
+    );
+
+    // For D1: the statement as a file, the same token shape.
+    let file = scratch.path("first-token.sql");
+    let out = String::from_utf8(gasline_ok(["first-token", "--d1-file", path_str(&file)])).unwrap();
+    let sql = std::fs::read_to_string(&file).unwrap();
+    let (id, secret) = out.trim().split_once('.').unwrap();
+    assert!(sql.contains(id) && !sql.contains(secret), "{sql}");
+    let out = gasline(["first-token"]);
+    assert_eq!(out.status.code(), Some(2), "a target is required");
+}
