@@ -183,18 +183,6 @@ pub struct KeyRetirement {
     pub valid_until: Option<i64>,
 }
 
-/// The query of the station listing: `?after=<id>&limit=<n>`, a page of
-/// at most `limit` after the id `after` (the answer's `next` is the
-/// `after` of the next page).
-#[derive(Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StationListing {
-    #[serde(default)]
-    pub after: Option<String>,
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
 /// The query of the rider listing: a page, and a status (`available`,
 /// `assigned`, `offline`).
 #[derive(Debug, Default, PartialEq, Deserialize)]
@@ -220,4 +208,62 @@ pub struct TokenListing {
     pub role: Option<String>,
     #[serde(default)]
     pub subject: Option<String>,
+}
+
+// --- the order desk (ops) ------------------------------------------------------
+
+/// The query of `GET /v1/ops/orders`: filters (each narrows the search)
+/// and a page (`after`: the last order id of the page before).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderListing {
+    /// An order state, or `live` (not ended).
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub station_id: Option<String>,
+    #[serde(default)]
+    pub rider_id: Option<String>,
+    /// Created at or after (ms since the epoch).
+    #[serde(default)]
+    pub since: Option<i64>,
+    /// Created before (ms since the epoch).
+    #[serde(default)]
+    pub until: Option<i64>,
+    /// Breaching a step's service level (`source_allocated`,
+    /// `rider_assigned`, `waybill_signed`) or `any`.
+    #[serde(default)]
+    pub breach: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A page of a listing (stations, dead letters, the attention view):
+/// `?after=<id>&limit=<n>`, at most `limit` after the id `after` (the
+/// answer's `next` is the `after` of the next page).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// `POST /v1/ops/orders/{id}/reassign` (optional body): to this rider, or
+/// back to matching when `rider_id` is left out.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reassignment {
+    #[serde(default)]
+    pub rider_id: Option<RiderId>,
+}
+
+/// `POST /v1/ops/dead-letters/replay`.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    pub event_id: String,
 }

@@ -19,6 +19,7 @@ mod spin;
 mod workers;
 
 pub mod bodies;
+mod desk;
 mod ops;
 mod orders;
 mod provision;
@@ -72,6 +73,11 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
         E::AddKey => provision::add_key(request, ports).await,
         E::PromoteKey => provision::promote_key(request, id, ports).await,
         E::RetireKey => provision::retire_key(request, id, ports).await,
+        E::ListOrders => desk::list_orders(request, ports).await,
+        E::Attention => desk::attention(request, ports).await,
+        E::ReassignOrder => desk::reassign(request, id, ports).await,
+        E::ListDeadLetters => desk::dead_letters(request, ports).await,
+        E::ReplayDeadLetter => desk::replay(request, ports).await,
         E::PlaceOrder | E::CancelOrder => Ok(misdirected(&call)),
     };
     call.finish(respond(result))

@@ -23,8 +23,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bodies::{
-    ClientRole, DeviceToken, KeyRetirement, NewKey, NewRider, NewStation, NewToken, Revocation, RiderChange,
-    RiderListing, StationChange, StationListing, Suspension, TokenListing,
+    ClientRole, DeviceToken, KeyRetirement, NewKey, NewRider, NewStation, NewToken, Paging, Revocation, RiderChange,
+    RiderListing, StationChange, Suspension, TokenListing,
 };
 
 /// A listing page when the query names no `limit`.
@@ -186,7 +186,7 @@ pub(crate) async fn create_station(request: &Request, ports: &impl Ports) -> Res
 /// `GET /v1/ops/stations?after=&limit=`: stations by id, with stock and holds.
 pub(crate) async fn list_stations(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
     ops(ports, request).await?;
-    let query: StationListing = read_query(request)?;
+    let query: Paging = read_query(request)?;
     let found = directory::stations(
         ports.sql(),
         query.after.as_deref().unwrap_or_default(),

@@ -67,6 +67,8 @@ pub enum Reason {
     RiderDeclined,
     /// The rider accepted and did not load in time (a waybill's void reason).
     PickupMissed,
+    /// The dispatch desk reassigned the order (a waybill's void reason).
+    Reassigned,
     /// Too many riders timed out on this order.
     RiderTimeoutLimit,
     /// No usable signing key.
@@ -88,6 +90,7 @@ impl Reason {
             Reason::RiderTimeout,
             Reason::RiderDeclined,
             Reason::PickupMissed,
+            Reason::Reassigned,
             Reason::RiderTimeoutLimit,
             Reason::SigningFailed,
             Reason::CancelledByCustomer,
@@ -126,6 +129,7 @@ impl fmt::Display for Reason {
             Reason::RiderTimeout => f.write_str("rider_timeout"),
             Reason::RiderDeclined => f.write_str("rider_declined"),
             Reason::PickupMissed => f.write_str("pickup_missed"),
+            Reason::Reassigned => f.write_str("reassigned"),
             Reason::RiderTimeoutLimit => f.write_str("rider_timeout_limit"),
             Reason::SigningFailed => f.write_str("signing_failed"),
             Reason::DeadLetter(kind) => write!(f, "dead_letter: {}", kind.topic()),
@@ -467,6 +471,11 @@ pub enum Input<'a> {
     Deliver { rider: &'a str },
     /// The customer (or ops) cancels.
     Cancel { note: Option<&'a Note> },
+    /// The dispatch desk takes the order from its rider and gives it to
+    /// `to`, or back to matching (`None`), before pickup; the rider it had
+    /// gets no second chance at it (facts: the named rider, which must be
+    /// available with a fresh position, and the order's station).
+    Reassign { to: Option<&'a RiderId> },
     /// The queue or the sweeper gave up on `event`.
     DeadLetter(&'a Envelope),
 }
@@ -680,6 +689,7 @@ pub enum Command {
     Pickup,
     Deliver,
     Cancel,
+    Reassign,
 }
 
 /// A command that cannot apply to the order as it is.
@@ -801,6 +811,7 @@ pub fn decide(
             draft.emit(EventType::OrderDelivered, rider_payload(order));
             Outcome::Progressed(OrderState::Delivered)
         }
+        Input::Reassign { to } => return reassign(order, draft, to, facts, config),
         Input::Cancel { .. } if order.state == OrderState::Cancelled => {
             return Ok(Decision::nothing(order, at.now, Outcome::Unchanged));
         }
@@ -1156,6 +1167,75 @@ fn rider_dropped_out(
             Outcome::RetryScheduled
         }
     }
+}
+
+/// [`Input::Reassign`]: the current rider (if any) dropped as for a
+/// decline, but not counted against `max_rider_timeouts` (the desk, not
+/// the rider, decided), then the named rider assigned in the same
+/// decision, or the search handed to matching.
+fn reassign(
+    order: &Order,
+    mut draft: Draft<'_>,
+    to: Option<&RiderId>,
+    facts: &Facts<'_>,
+    config: &Config,
+) -> Result<Decision, Refusal> {
+    let not_now = || Refusal::NotNow {
+        command: Command::Reassign,
+        state: order.state,
+    };
+    if let Some(to) = to {
+        if order.rider_id.as_ref() == Some(to) {
+            return Err(Refusal::Invalid(format!("the order is with {to} already")));
+        }
+        let fresh_since = draft.now - config.rider_location_max_age_ms;
+        let free = facts
+            .riders
+            .iter()
+            .any(|r| r.id == *to && r.available && r.located_at >= fresh_since);
+        if !free {
+            return Err(Refusal::Invalid(format!(
+                "rider {to} is not available with a fresh position"
+            )));
+        }
+    }
+    match order.state {
+        OrderState::SourceAllocated if to.is_none() => {
+            return Ok(Decision::nothing(order, draft.now, Outcome::Unchanged));
+        }
+        OrderState::SourceAllocated => {}
+        state if next_state(state, OrderEvent::Reassigned).is_some() => {
+            let rider = draft.order.rider_id.clone();
+            let list = rider_dropout_compensations(state);
+            draft.step(OrderEvent::Reassigned, rider.as_ref().map(ToString::to_string));
+            compensate(&mut draft, &list, &Reason::Reassigned);
+            if let Some(rider) = rider.filter(|r| !draft.order.excluded_riders.contains(r)) {
+                draft.order.excluded_riders.push(rider);
+            }
+            draft.order.rider_id = None;
+            draft.order.waybill_id = None;
+            draft.order.accept_deadline = None;
+            draft.order.due_by = None;
+        }
+        _ => return Err(not_now()),
+    }
+    let outcome = match to {
+        Some(to) => {
+            draft.order.excluded_riders.retain(|r| r != to);
+            assign(&mut draft, to.clone(), config);
+            Outcome::Assigned
+        }
+        None => {
+            let payload = Payload {
+                attempt: Some(0),
+                station_id: draft.order.station_id.clone(),
+                ..Payload::default()
+            };
+            draft.emit(EventType::MatchRetry, payload);
+            Outcome::RetryScheduled
+        }
+    };
+    Ok(draft.finish(outcome))
 }
 
 /// Step 3 (`rider.assigned`): build the waybill, sign it, put it in the

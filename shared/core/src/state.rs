@@ -45,6 +45,9 @@ pub enum OrderEvent {
     /// The rider accepted and did not load the cylinders in time: as for an
     /// acceptance timeout (rider freed, waybill voided, stock kept).
     PickupMissed,
+    /// The dispatch desk took the order from its rider (before pickup): as
+    /// for a decline, without counting against the order's rider limit.
+    Reassigned,
     /// The order cannot be served (no stock, out of area, night rule, no rider).
     Rejected,
     /// The customer cancelled before pickup.
@@ -99,7 +102,7 @@ impl OrderState {
 }
 
 impl OrderEvent {
-    pub const ALL: [OrderEvent; 12] = [
+    pub const ALL: [OrderEvent; 13] = [
         E::SourceAllocated,
         E::RiderAssigned,
         E::WaybillSigned,
@@ -109,6 +112,7 @@ impl OrderEvent {
         E::RiderTimedOut,
         E::RiderDeclined,
         E::PickupMissed,
+        E::Reassigned,
         E::Rejected,
         E::Cancelled,
         E::Failed,
@@ -134,6 +138,10 @@ pub const TRANSITIONS: &[(OrderState, OrderEvent, OrderState)] = &[
     (S::Accepted, E::RiderDeclined, S::SourceAllocated),
     // Pickup deadline: the rider who accepted never loaded; the same rewind.
     (S::Accepted, E::PickupMissed, S::SourceAllocated),
+    // The desk reassigns: the same rewind, until the cylinders are loaded.
+    (S::RiderAssigned, E::Reassigned, S::SourceAllocated),
+    (S::WaybillSigned, E::Reassigned, S::SourceAllocated),
+    (S::Accepted, E::Reassigned, S::SourceAllocated),
     // Cannot be served at all (at pickup: the night rule forbids loading).
     (S::Received, E::Rejected, S::Rejected),
     (S::SourceAllocated, E::Rejected, S::Rejected),
@@ -181,6 +189,7 @@ mod tests {
                 (S::RiderAssigned | S::WaybillSigned, E::RiderTimedOut) => Some(S::SourceAllocated),
                 (S::RiderAssigned | S::WaybillSigned | S::Accepted, E::RiderDeclined) => Some(S::SourceAllocated),
                 (S::Accepted, E::PickupMissed) => Some(S::SourceAllocated),
+                (S::RiderAssigned | S::WaybillSigned | S::Accepted, E::Reassigned) => Some(S::SourceAllocated),
                 (S::Received | S::SourceAllocated | S::Accepted, E::Rejected) => Some(S::Rejected),
                 (
                     S::Received | S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted,

@@ -77,6 +77,11 @@ pub enum Endpoint {
     AddKey,
     PromoteKey,
     RetireKey,
+    ListOrders,
+    Attention,
+    ReassignOrder,
+    ListDeadLetters,
+    ReplayDeadLetter,
 }
 
 /// What a route takes as its body.
@@ -190,6 +195,12 @@ pub static ROUTES: &[Route] = {
         route(E::AddKey, Method::POST, "/v1/ops/keys", Status, Json(Configured), Token),
         route(E::PromoteKey, Method::POST, "/v1/ops/keys/{id}/promote", Status, OptionalJson(SMALL), Token),
         route(E::RetireKey, Method::POST, "/v1/ops/keys/{id}/retire", Status, OptionalJson(SMALL), Token),
+        // The order desk (ops): docs/OPERATIONS.md, "The order desk".
+        route(E::ListOrders, Method::GET, "/v1/ops/orders", Status, None, Token),
+        route(E::Attention, Method::GET, "/v1/ops/attention", Status, None, Token),
+        route(E::ReassignOrder, Method::POST, "/v1/ops/orders/{id}/reassign", Status, OptionalJson(SMALL), Token),
+        route(E::ListDeadLetters, Method::GET, "/v1/ops/dead-letters", Status, None, Token),
+        route(E::ReplayDeadLetter, Method::POST, "/v1/ops/dead-letters/replay", Status, Json(SMALL), Token),
     ]
 };
 

@@ -484,10 +484,12 @@ pub fn refused(refusal: gasline_core::order::Refusal) -> Problem {
 
 /// What a command needs loaded besides the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandFacts {
+pub enum CommandFacts<'a> {
     None,
     /// The order's station (pickup: the night rule at loading time).
     Station,
+    /// A rider the command names (a reassignment), and the order's station.
+    Rider(&'a gasline_core::types::RiderId),
 }
 
 /// Applies a command to an order the caller may see, the way every HTTP
@@ -499,21 +501,31 @@ pub async fn change_order<P: Ports>(
     principal: &Principal,
     id: &str,
     input: gasline_core::order::Input<'_>,
-    needs: CommandFacts,
+    needs: CommandFacts<'_>,
 ) -> Result<Response, Problem> {
     use gasline_core::order::{Facts, Stamp, decide};
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     for _ in 0..4 {
         let order = visible_order(ports, principal, id).await?;
         let station = match (needs, &order.station_id) {
-            (CommandFacts::Station, Some(station)) => gasline_store::stations::candidate(ports.sql(), station)
+            (CommandFacts::Station | CommandFacts::Rider(_), Some(station)) => {
+                gasline_store::stations::candidate(ports.sql(), station)
+                    .await
+                    .map_err(|_| Problem::unavailable())?
+            }
+            _ => None,
+        };
+        let rider = match needs {
+            CommandFacts::Rider(rider) => gasline_store::riders::candidate(ports.sql(), rider)
                 .await
                 .map_err(|_| Problem::unavailable())?,
             _ => None,
         };
         let stations: Vec<_> = station.into_iter().collect();
+        let riders: Vec<_> = rider.into_iter().collect();
         let facts = Facts {
             stations: &stations,
+            riders: &riders,
             ..Facts::none()
         };
         let nonce = ports.new_id();

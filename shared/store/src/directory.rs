@@ -39,7 +39,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// `items` read with one more than `limit` asked for: the extra row
     /// only says that a next page exists, and `cursor` names it.
-    fn of(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
+    pub(crate) fn of(mut items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let next = (items.len() > limit).then(|| {
             items.truncate(limit);

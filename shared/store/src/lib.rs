@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod consume;
+pub mod desk;
 pub mod directory;
 pub mod keys;
 pub mod migrations;

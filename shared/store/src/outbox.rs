@@ -261,6 +261,17 @@ pub async fn claim(
     Ok(rows.into_iter().map(|(_, body)| body).collect())
 }
 
+/// One outbox row by event id, or `None`.
+pub async fn row(sql: &impl SqlStore, event_id: &str) -> Result<Option<OutboxRow>, StoreError> {
+    let rows = sql
+        .query(sql!(
+            "SELECT body, available_at FROM outbox WHERE event_id = ?1",
+            event_id
+        ))
+        .await?;
+    rows.first().map(OutboxRow::from_row).transpose()
+}
+
 /// Re-sends one row found by [`due`] and marks it sent.
 pub async fn resend(sql: &impl SqlStore, queue: &impl Publisher, row: &OutboxRow, now: Millis) -> bool {
     if queue.publish(row.message(now)).await.is_err() {

@@ -188,12 +188,16 @@ enum Kind {
     Pickup,
     Deliver,
     Cancel,
+    /// The desk gives the order to r2.
+    ReassignTo,
+    /// The desk hands the order back to matching.
+    ReassignBack,
     DeadLetter(EventType),
     /// A dead-lettered `rider.timed_out` for this deadline.
     DeadDeadline(Deadline),
 }
 
-const KINDS: [Kind; 17] = [
+const KINDS: [Kind; 19] = [
     Kind::Created,
     Kind::MatchRetry,
     Kind::Deadline(Deadline::Accept),
@@ -205,6 +209,8 @@ const KINDS: [Kind; 17] = [
     Kind::Pickup,
     Kind::Deliver,
     Kind::Cancel,
+    Kind::ReassignTo,
+    Kind::ReassignBack,
     Kind::DeadLetter(EventType::OrderCreated),
     Kind::DeadLetter(EventType::MatchRetry),
     Kind::DeadLetter(EventType::RiderAssigned),
@@ -235,7 +241,10 @@ fn run(order: &Order, kind: Kind, world: &World) -> Result<Decision, Refusal> {
         }
         _ => created.clone(),
     };
+    let r2 = RiderId::parse("r2").unwrap();
     let input = match kind {
+        Kind::ReassignTo => Input::Reassign { to: Some(&r2) },
+        Kind::ReassignBack => Input::Reassign { to: None },
         Kind::Created => Input::Created(&created),
         Kind::MatchRetry => Input::MatchRetry(&retry),
         Kind::Deadline(_) => Input::RiderDeadline(&deadline),
@@ -288,6 +297,13 @@ fn expected(from: OrderState, kind: Kind) -> Expect {
             To(S::Cancelled)
         }
         (S::Cancelled, Kind::Cancel) => Nothing,
+        // The desk reassigns until the cylinders are loaded; handing back
+        // an order that is looking for a rider already changes nothing.
+        (S::SourceAllocated | S::RiderAssigned | S::WaybillSigned | S::Accepted, Kind::ReassignTo) => {
+            To(S::RiderAssigned)
+        }
+        (S::RiderAssigned | S::WaybillSigned | S::Accepted, Kind::ReassignBack) => To(S::SourceAllocated),
+        (S::SourceAllocated, Kind::ReassignBack) => Nothing,
         // A dead letter fails the order only if its event was live.
         (S::Received, Kind::DeadLetter(EventType::OrderCreated))
         | (S::SourceAllocated, Kind::DeadLetter(EventType::MatchRetry))
@@ -305,7 +321,16 @@ fn expected(from: OrderState, kind: Kind) -> Expect {
             | Kind::DeadDeadline(_),
         ) => Nothing,
         // Commands in the wrong state are refused.
-        (_, Kind::Accept | Kind::Decline | Kind::Pickup | Kind::Deliver | Kind::Cancel) => Refused,
+        (
+            _,
+            Kind::Accept
+            | Kind::Decline
+            | Kind::Pickup
+            | Kind::Deliver
+            | Kind::Cancel
+            | Kind::ReassignTo
+            | Kind::ReassignBack,
+        ) => Refused,
     }
 }
 
@@ -931,6 +956,62 @@ fn a_decline_frees_the_rider_and_hands_the_search_back_to_matching() {
     }
     let picked_up = run(&order_in(OrderState::PickedUp), Kind::Decline, &world);
     assert!(matches!(picked_up, Err(Refusal::NotNow { .. })));
+}
+
+#[test]
+fn the_desk_reassigns_without_spending_the_orders_rider_limit() {
+    let world = World::new();
+    for from in [
+        OrderState::RiderAssigned,
+        OrderState::WaybillSigned,
+        OrderState::Accepted,
+    ] {
+        let order = order_in(from);
+        let d = run(&order, Kind::ReassignTo, &world).unwrap();
+        let after = d.order().unwrap();
+        assert_eq!(
+            (after.state, after.rider_id.as_ref(), after.rider_timeouts),
+            (OrderState::RiderAssigned, Some(&rider_id("r2")), order.rider_timeouts),
+            "{from:?}"
+        );
+        assert_eq!(
+            after.excluded_riders,
+            [rider_id("r1")],
+            "the rider it had is not tried again"
+        );
+        assert!(d.effects().contains(&Effect::FreeRider { rider: rider_id("r1") }));
+        assert!(d.effects().contains(&Effect::AssignRider { rider: rider_id("r2") }));
+        assert!(d.events().any(|(e, _)| e.kind == EventType::RiderAssigned));
+        if from != OrderState::RiderAssigned {
+            assert!(
+                d.effects()
+                    .iter()
+                    .any(|e| matches!(e, Effect::VoidWaybill { reason, .. } if *reason == Reason::Reassigned)),
+                "{from:?}: {:?}",
+                d.effects()
+            );
+        }
+    }
+    // Only to a rider that can take it.
+    let order = order_in(OrderState::WaybillSigned);
+    let r1 = rider_id("r1");
+    let same = decide(
+        &order,
+        Input::Reassign { to: Some(&r1) },
+        &world.facts(),
+        &STAMP,
+        &Config::default(),
+    );
+    assert!(matches!(same, Err(Refusal::Invalid(_))));
+    let nobody = rider_id("r9");
+    let unknown = decide(
+        &order,
+        Input::Reassign { to: Some(&nobody) },
+        &world.facts(),
+        &STAMP,
+        &Config::default(),
+    );
+    assert!(matches!(unknown, Err(Refusal::Invalid(_))));
 }
 
 #[test]
