@@ -268,7 +268,144 @@ pub fn healthy() -> Vec<Scenario> {
             name: "health reports the database, its schema and the queue",
             run: health,
         },
+        Scenario {
+            name: "a station and a rider provisioned through the API serve an order, a suspended station none",
+            run: provisioned_world_serves,
+        },
+        Scenario {
+            name: "the desk finds an order, reassigns it to a named rider, and lists it under that rider",
+            run: desk_reassigns,
+        },
     ]
+}
+
+/// Where the provisioning scenario builds its own corner of the world:
+/// 25 km north-west of the demo area, out of every demo station's reach.
+const OUTPOST: (f64, f64) = (31.42, 121.30);
+
+/// An ops API call with a JSON body (none when `body` is null).
+fn ops_call(r: &Remote, method: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
+    if body.is_null() {
+        r.call(method, path, Some(r.ops()), &[], "")
+    } else {
+        r.call(
+            method,
+            path,
+            Some(r.ops()),
+            &[("content-type", "application/json")],
+            &body.to_string(),
+        )
+    }
+}
+
+fn provisioned_world_serves(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let (station, rider) = (unique("st-e2e"), unique("rd-e2e"));
+    let (lat, lon) = OUTPOST;
+    let body = serde_json::json!({"id": station, "name": "嘉定液化气供应站", "location": {"lat": lat, "lon": lon},
+        "monitored": true, "stock": {"YSP35.5": 5}});
+    let (status, created) = ops_call(r, "POST", "/v1/ops/stations", &body)?;
+    expect(
+        status == 201,
+        format!("creating a station answered {status}: {created}"),
+    )?;
+    let device = created["device_token"]["token"].as_str().unwrap_or_default().to_owned();
+    let (status, created) = ops_call(
+        r,
+        "POST",
+        "/v1/ops/riders",
+        &serde_json::json!({"id": rider, "name": "周师傅"}),
+    )?;
+    expect(status == 201, format!("creating a rider answered {status}: {created}"))?;
+    let token = created["token"]["token"].as_str().unwrap_or_default().to_owned();
+    let on_duty = serde_json::json!({"location": {"lat": lat + 0.001, "lon": lon}, "available": true});
+    let (status, _) = r.post(&format!("/v1/riders/{rider}/location"), &token, &on_duty.to_string())?;
+    expect(status == 200, format!("the new rider's report answered {status}"))?;
+    let (status, _) = r.post(
+        &format!("/v1/stations/{station}/telemetry"),
+        &device,
+        r#"{"temperature_c": 16}"#,
+    )?;
+    expect(status == 200, format!("the new device's report answered {status}"))?;
+
+    let near = OrderBody::new().item("YSP35.5", 1).at(lat + 0.002, lon + 0.002);
+    let id = r.place(&near, &unique("e2e-outpost"))?;
+    let order = r.wait_for_state(&id, "waybill_signed", SAGA_LIMIT)?;
+    expect(
+        order["station_id"] == station.as_str() && order["rider_id"] == rider.as_str(),
+        format!("served by {} and {}", order["station_id"], order["rider_id"]),
+    )?;
+    cancel(r, &id)?;
+
+    let hold = serde_json::json!({"reason": "e2e inspection"});
+    let (status, held) = ops_call(r, "POST", &format!("/v1/ops/stations/{station}/suspend"), &hold)?;
+    expect(
+        status == 200 && held["standing"] == "held",
+        format!("suspend answered {status}: {held}"),
+    )?;
+    let id = r.place(&near, &unique("e2e-outpost-held"))?;
+    let order = r.wait_for(&id, SAGA_LIMIT, |o| o["state"] == "rejected")?;
+    expect(
+        order["reason"] == "stations_suspended",
+        format!("rejected for {}", order["reason"]),
+    )?;
+    let (status, retired) = ops_call(r, "POST", &format!("/v1/ops/riders/{rider}/retire"), &Value::Null)?;
+    expect(
+        status == 200 && retired["standing"] == "retired",
+        format!("retire answered {status}: {retired}"),
+    )?;
+    let (status, listed) = ops_call(r, "GET", &format!("/v1/ops/stations/{station}"), &Value::Null)?;
+    expect(
+        status == 200 && listed["ops_hold"] == "e2e inspection",
+        format!("the station reads {status}: {listed}"),
+    )
+}
+
+fn desk_reassigns(cx: &Context<'_>) -> Result<(), String> {
+    let r = cx.remote;
+    let (id, first, _) = signed_with_rider(cx, "e2e-desk")?;
+    let (status, live) = ops_call(
+        r,
+        "GET",
+        &format!("/v1/ops/orders?state=live&rider_id={first}"),
+        &Value::Null,
+    )?;
+    let listed = live["orders"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|o| o["id"] == id.as_str()));
+    expect(
+        status == 200 && listed,
+        format!("the live listing answered {status}: {live}"),
+    )?;
+    // Any other rider that is on duty and free.
+    let (status, free) = ops_call(r, "GET", "/v1/ops/riders?status=available&limit=50", &Value::Null)?;
+    expect(status == 200, format!("the rider listing answered {status}: {free}"))?;
+    let named = free["riders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str())
+        .find(|r| *r != first)
+        .ok_or_else(|| format!("no free rider to name: {free}"))?
+        .to_owned();
+    let body = serde_json::json!({ "rider_id": named });
+    let (status, moved) = ops_call(r, "POST", &format!("/v1/ops/orders/{id}/reassign"), &body)?;
+    expect(
+        status == 200 && moved["state"] == "rider_assigned",
+        format!("reassign answered {status}: {moved}"),
+    )?;
+    let order = signed_for_another(r, &id, &first, SAGA_LIMIT)?;
+    expect(
+        order["rider_id"] == named.as_str(),
+        format!("signed for {} instead of {named}", order["rider_id"]),
+    )?;
+    expect_void_reason(cx, &first, &id, "reassigned")?;
+    let (status, mine) = ops_call(r, "GET", &format!("/v1/ops/orders?rider_id={named}"), &Value::Null)?;
+    let listed = mine["orders"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|o| o["id"] == id.as_str()));
+    expect(status == 200 && listed, format!("the named rider's listing: {mine}"))?;
+    cancel(r, &id)
 }
 
 /// `/healthz` without a token: the database and schema, and the queue
@@ -989,6 +1126,26 @@ fn consumer_fault_dead_lettered(cx: &Context<'_>) -> Result<(), String> {
     expect(
         states == ["received", "source_allocated", "rider_assigned", "failed"],
         format!("{states:?}"),
+    )?;
+    // The desk sees the dead letter; replaying it publishes it once (its
+    // consumer finds the order failed and records it as stale).
+    let (status, letters) = ops_call(r, "GET", "/v1/ops/dead-letters", &Value::Null)?;
+    let letter = letters["dead_letters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["order_id"] == id.as_str() && l["topic"] == "rider.assigned")
+        .ok_or_else(|| format!("the dead letter is not listed ({status}): {letters}"))?;
+    let replay = serde_json::json!({ "event_id": letter["event_id"] });
+    let (status, first) = ops_call(r, "POST", "/v1/ops/dead-letters/replay", &replay)?;
+    expect(
+        status == 200 && first["replayed"] == true,
+        format!("replay answered {status}: {first}"),
+    )?;
+    let (status, again) = ops_call(r, "POST", "/v1/ops/dead-letters/replay", &replay)?;
+    expect(
+        status == 200 && again["replayed"] == false,
+        format!("a second replay answered {status}: {again}"),
     )
 }
 
