@@ -35,6 +35,7 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
     let (request, id) = (&call.request, call.id.as_str());
     let result = match call.endpoint() {
         E::Health => Ok(ops::health(ports).await),
+        E::OpenApi => Ok(ops::openapi()),
         E::Metrics => ops::metrics(request, ports).await,
         E::Stats => ops::stats(request, ports).await,
         E::Sweep => ops::sweep_route(request, ports).await,

@@ -95,6 +95,17 @@ async fn queue_health(ports: &impl Ports) -> serde_json::Value {
     })
 }
 
+/// `GET /openapi.json`: the OpenAPI 3.1 document of the whole API
+/// (`gasline_http::openapi`, written to `docs/openapi.json`), embedded as
+/// text: the status function carries the document, not its generator.
+pub(crate) fn openapi() -> Response {
+    let mut response = http::Response::new(include_bytes!("../../../docs/openapi.json").to_vec());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 /// `POST /v1/ops/sweep`: runs the sweeper (for a cron job or an operator).
 pub(crate) async fn sweep_route(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
     authenticate(ports, request, &[Role::Ops]).await?;

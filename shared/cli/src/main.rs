@@ -66,6 +66,9 @@ enum Command {
     /// (`--sqlite`, Spin) or a file for `wrangler d1 execute --file`
     /// (`--d1-file`). Every later token comes from `POST /v1/ops/tokens`.
     FirstToken(FirstTokenArgs),
+    /// Print the OpenAPI 3.1 document of the whole API (what
+    /// `docs/openapi.json` holds and `GET /openapi.json` serves).
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +216,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit(&args),
         Command::Purge(args) => purge(&args),
         Command::FirstToken(args) => first_token(&args),
+        Command::Openapi => {
+            let doc = serde_json::to_string_pretty(&gasline_http::openapi::document())?;
+            println!("{doc}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

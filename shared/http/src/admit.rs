@@ -37,6 +37,7 @@ pub enum Function {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Health,
+    OpenApi,
     Metrics,
     Stats,
     Sweep,
@@ -154,6 +155,7 @@ pub static ROUTES: &[Route] = {
     use Limit::Configured;
     &[
         route(E::Health, Method::GET, "/healthz", Status, None, Public),
+        route(E::OpenApi, Method::GET, "/openapi.json", Status, None, Public),
         route(E::Metrics, Method::GET, "/metrics", Status, None, Token),
         route(E::Stats, Method::GET, "/v1/stats", Status, None, Token),
         route(E::Sweep, Method::POST, "/v1/ops/sweep", Status, None, Token),

@@ -7,6 +7,7 @@
 //! by bearer token and role before anything is read or written.
 
 mod admit;
+pub mod openapi;
 
 pub use admit::{
     Access, Body, Call, Endpoint, Function, Head, Limit, MAX_HEADER_BYTES, MAX_HEADERS, MAX_READ_BYTES, Pending,
