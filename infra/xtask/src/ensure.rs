@@ -44,6 +44,61 @@ pub enum Tool {
     /// miniflare, binaryen), installed with `npm install` into
     /// `infra/cloudflare/node_modules`.
     NodePackages,
+    /// A Python package at an exact version, in its own virtual
+    /// environment under the target folder ([`python_tool`]).
+    PythonPackage(PythonPackage),
+}
+
+/// A PyPI package installed with pip into `target/tools/<name>-<version>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PythonPackage {
+    /// The program it installs (in the environment's `bin`).
+    pub program: &'static str,
+    pub package: &'static str,
+    pub version: &'static str,
+}
+
+/// Schemathesis (PyPI): property-based tests of a running API against its
+/// OpenAPI document (the Workers end-to-end run).
+pub const SCHEMATHESIS_PACKAGE: PythonPackage = PythonPackage {
+    program: "schemathesis",
+    package: "schemathesis",
+    version: "4.32.5",
+};
+pub const SCHEMATHESIS: Tool = Tool::PythonPackage(SCHEMATHESIS_PACKAGE);
+
+/// Where a Python tool's program is once [`all`] installed it.
+pub fn python_tool(tool: &PythonPackage) -> std::path::PathBuf {
+    crate::up::target_dir()
+        .join("tools")
+        .join(format!("{}-{}", tool.package, tool.version))
+        .join("bin")
+        .join(tool.program)
+}
+
+/// Installs the missing Python tools: a virtual environment each (python3
+/// `venv`), then `pip install <package>==<version>` into it.
+fn python_packages(tools: &[PythonPackage]) -> Result<()> {
+    for tool in tools {
+        let program = python_tool(tool);
+        if program.exists() {
+            eprintln!("  ok       {} {} (pip)", tool.package, tool.version);
+            continue;
+        }
+        eprintln!("  missing  {} {} (pip)", tool.package, tool.version);
+        let env = program
+            .parent()
+            .and_then(std::path::Path::parent)
+            .context("a tool folder")?;
+        let python = find_program("python3").context("python3 is needed for pip tools (Debian: python3-venv)")?;
+        Cmd::new(python).arg("-m").arg("venv").arg(env).run()?;
+        Cmd::new(env.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("{}=={}", tool.package, tool.version))
+            .run()?;
+        anyhow::ensure!(program.exists(), "installed {} but {} is missing", tool.package, program.display());
+    }
+    Ok(())
 }
 
 /// A `cargo install`ed tool, pinned.
@@ -131,6 +186,7 @@ pub fn all(tools: &[Tool]) -> Result<()> {
     let mut packages = Vec::new();
     let mut binaries = Vec::new();
     let mut node = false;
+    let mut python = Vec::new();
     for &tool in tools {
         match tool {
             Tool::RustTarget(target) => push_unique(&mut targets, target),
@@ -138,6 +194,7 @@ pub fn all(tools: &[Tool]) -> Result<()> {
             Tool::DebianPackage { program, package } => push_unique(&mut packages, (program, package)),
             Tool::CargoBinary(binary) => push_unique(&mut binaries, binary),
             Tool::NodePackages => node = true,
+            Tool::PythonPackage(package) => push_unique(&mut python, package),
         }
     }
     rust_targets(&targets)?;
@@ -146,6 +203,7 @@ pub fn all(tools: &[Tool]) -> Result<()> {
     if node {
         node_packages()?;
     }
+    python_packages(&python)?;
     cargo_binaries(&binaries)
 }
 

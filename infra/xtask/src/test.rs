@@ -112,7 +112,8 @@ const CHECKS: &[Check] = &[
     },
 ];
 
-/// The Workers toolchain plus `openssl` (a scenario verifies a waybill with it).
+/// The Workers toolchain plus `openssl` (a scenario verifies a waybill
+/// with it) and schemathesis (the API against its OpenAPI document).
 const E2E_WORKERS_TOOLS: &[Tool] = &[
     WORKERS_RUST_TARGET,
     ensure::NPM,
@@ -120,6 +121,7 @@ const E2E_WORKERS_TOOLS: &[Tool] = &[
     ensure::WORKER_BUILD,
     ensure::WASM_BINDGEN_CLI,
     OPENSSL,
+    ensure::SCHEMATHESIS,
 ];
 
 /// The command line of `cargo xtask test`.

@@ -286,7 +286,10 @@ pub fn e2e() -> Result<()> {
         if faults != Some(faults::Run::Faulty) {
             env.push(("GASLINE_E2E_AUDIT_D1", "1"));
         }
-        let result = run_scenarios(name, &harness.url, &absolute(&dir)?, &env);
+        let mut result = run_scenarios(name, &harness.url, &absolute(&dir)?, &env);
+        if result.is_ok() && faults.is_none() {
+            result = schemathesis(&harness.url, &dir);
+        }
         harness.stop()?;
         result?;
         if let Some(gis) = &gis {
@@ -299,6 +302,38 @@ pub fn e2e() -> Result<()> {
     }
     crash_and_restart(&gasline)?;
     two_cells(&gasline)
+}
+
+/// How many cases schemathesis generates per operation in CI (the whole
+/// run takes a few minutes); `GASLINE_SCHEMATHESIS_EXAMPLES` sets more.
+const SCHEMATHESIS_EXAMPLES: &str = "8";
+
+/// Schemathesis against the healthy runtime, with the ops token (which
+/// every ops route takes, and which the other routes refuse with a
+/// documented 403): cases generated from `GET /openapi.json`, each answer
+/// checked to be no 5xx, of a documented status and content type, and of
+/// the documented schema. Its report (JUnit XML) is kept in `dir`.
+fn schemathesis(base: &str, dir: &Path) -> Result<()> {
+    let ops = gasline_testkit::DevEnv::load(&dir.join("dev.env"))?
+        .require("GASLINE_OPS_TOKEN")?
+        .to_owned();
+    let examples = std::env::var("GASLINE_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| SCHEMATHESIS_EXAMPLES.to_owned());
+    Cmd::new(ensure::python_tool(&ensure::SCHEMATHESIS_PACKAGE))
+        .arg("run")
+        .arg(format!("{base}/openapi.json"))
+        .args(["--header", &format!("Authorization: Bearer {ops}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", &examples, "--seed", "1", "--workers", "2"])
+        .args(["--request-timeout", "10", "--suppress-health-check", "all"])
+        .args(["--report", "junit", "--report-dir"])
+        .arg(dir.join("schemathesis"))
+        .no_stdin()
+        .run()
+        .context("schemathesis found answers that do not match docs/openapi.json (its report is above)")
 }
 
 /// Orders in the burst that kills the runtime, and how many of them are
