@@ -96,7 +96,12 @@ fn python_packages(tools: &[PythonPackage]) -> Result<()> {
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .arg(format!("{}=={}", tool.package, tool.version))
             .run()?;
-        anyhow::ensure!(program.exists(), "installed {} but {} is missing", tool.package, program.display());
+        anyhow::ensure!(
+            program.exists(),
+            "installed {} but {} is missing",
+            tool.package,
+            program.display()
+        );
     }
     Ok(())
 }

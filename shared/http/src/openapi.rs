@@ -24,6 +24,9 @@ struct Doc {
     ok: (u16, Value),
     /// Query parameters: name, schema, description.
     query: &'static [(&'static str, &'static str, &'static str)],
+    /// Another success status with the same answer (a repeat that finds
+    /// what it would create).
+    also: Option<u16>,
 }
 
 fn schema(name: &str) -> Value {
@@ -48,8 +51,16 @@ fn list_of(key: &str, item: Value) -> Value {
     )
 }
 
+/// Free text as the core takes it (`gasline_core::types`): 1 to `max`
+/// characters, no control characters, no whitespace at either end.
 fn text(max: u32) -> Value {
-    json!({ "type": "string", "minLength": 1, "maxLength": max })
+    json!({ "type": "string", "minLength": 1, "maxLength": max,
+            "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$" })
+}
+
+/// An identifier (order, station, rider, client ids).
+fn identifier() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": ID })
 }
 
 const ID: &str = "1-64 characters of A-Z, a-z, 0-9, '-' or '_'";
@@ -67,6 +78,7 @@ fn describe(endpoint: Endpoint) -> Doc {
         request,
         ok,
         query: &[],
+        also: None,
     };
     let id_state = (
         200,
@@ -207,7 +219,7 @@ fn describe(endpoint: Endpoint) -> Doc {
             "Create a station with its stock; answers its first device token",
             "ops",
             Some(strict(
-                json!({ "id": { "type": "string", "description": ID }, "name": text(100), "location": schema("Location"),
+                json!({ "id": identifier(), "name": text(100), "location": schema("Location"),
                         "monitored": { "type": "boolean" }, "stock": schema("StockCounts") }),
                 &["id", "name", "location"],
             )),
@@ -260,10 +272,7 @@ fn describe(endpoint: Endpoint) -> Doc {
         E::CreateRider => doc(
             "Create a rider (off duty); answers its token",
             "ops",
-            Some(strict(
-                json!({ "id": { "type": "string", "description": ID }, "name": text(64) }),
-                &["id", "name"],
-            )),
+            Some(strict(json!({ "id": identifier(), "name": text(64) }), &["id", "name"])),
             (
                 201,
                 object(
@@ -301,7 +310,7 @@ fn describe(endpoint: Endpoint) -> Doc {
             "An app client's or operator's token",
             "ops",
             Some(strict(
-                json!({ "role": { "enum": ["app", "ops"] }, "subject": { "type": "string", "description": ID },
+                json!({ "role": { "enum": ["app", "ops"] }, "subject": identifier(),
                         "expires_at": { "type": "integer" } }),
                 &["role", "subject"],
             )),
@@ -339,15 +348,18 @@ fn describe(endpoint: Endpoint) -> Doc {
                 ),
             ),
         ),
-        E::AddKey => doc(
-            "Publish a verify key",
-            "ops",
-            Some(strict(
-                json!({ "public_key_pem": { "type": "string" } }),
-                &["public_key_pem"],
-            )),
-            (201, schema("Key")),
-        ),
+        E::AddKey => Doc {
+            also: Some(200),
+            ..doc(
+                "Publish a verify key (200: it was published already)",
+                "ops",
+                Some(strict(
+                    json!({ "public_key_pem": { "type": "string" } }),
+                    &["public_key_pem"],
+                )),
+                (201, schema("Key")),
+            )
+        },
         E::PromoteKey => doc("Sign new waybills with this key", "ops", Some(empty()), key.clone()),
         E::RetireKey => doc(
             "Retire a key: what it signed before valid_until still verifies",
@@ -398,7 +410,7 @@ fn describe(endpoint: Endpoint) -> Doc {
         E::ReassignOrder => doc(
             "Give the order to a named rider, or back to matching",
             "ops",
-            Some(strict(json!({ "rider_id": { "type": "string" } }), &[])),
+            Some(strict(json!({ "rider_id": identifier() }), &[])),
             id_state,
         ),
         E::ListDeadLetters => Doc {
@@ -453,10 +465,12 @@ fn operation(route: &Route) -> Value {
         "application/json"
     };
     let mut responses = Map::new();
-    responses.insert(
-        code.to_string(),
-        json!({ "description": doc.summary, "content": { media: { "schema": answer } } }),
-    );
+    for code in std::iter::once(code).chain(doc.also) {
+        responses.insert(
+            code.to_string(),
+            json!({ "description": doc.summary, "content": { media: { "schema": answer.clone() } } }),
+        );
+    }
     responses.insert("4XX".into(), json!({ "$ref": "#/components/responses/Problem" }));
     responses.insert("503".into(), json!({ "$ref": "#/components/responses/Problem" }));
     let mut op = json!({
