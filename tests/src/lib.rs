@@ -109,6 +109,16 @@ impl World {
         self.request("GET", path, Some(token), &[], "")
     }
 
+    /// Sends `body` (JSON; none when it is null) with the ops token.
+    pub fn ops(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        if body.is_null() {
+            self.request(method, path, Some(&self.creds.ops), &[], "")
+        } else {
+            let headers = [("content-type", "application/json")];
+            self.request(method, path, Some(&self.creds.ops), &headers, &body.to_string())
+        }
+    }
+
     pub fn post(&self, path: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
         self.request("POST", path, Some(token), &[], body)
     }

@@ -11,17 +11,7 @@ fn ops_get(world: &World, path: &str) -> Value {
 }
 
 fn ops_post(world: &World, path: &str, body: &Value) -> (u16, Value) {
-    let text = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let headers: &[(&str, &str)] = if body.is_null() {
-        &[]
-    } else {
-        &[("content-type", "application/json")]
-    };
-    world.request("POST", path, Some(&world.creds.ops), headers, &text)
+    world.ops("POST", path, body)
 }
 
 fn ids(listing: &Value, key: &str) -> Vec<String> {

@@ -6,19 +6,8 @@ use gasline_core::signature::{SignedWaybill, WaybillSigner};
 use gasline_tests::*;
 use serde_json::{Value, json};
 
-/// Sends `body` (JSON) with the ops token.
 fn ops(world: &World, method: &str, path: &str, body: &Value) -> (u16, Value) {
-    let text = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let headers: &[(&str, &str)] = if body.is_null() {
-        &[]
-    } else {
-        &[("content-type", "application/json")]
-    };
-    world.request(method, path, Some(&world.creds.ops), headers, &text)
+    world.ops(method, path, body)
 }
 
 /// A station of the demo area through the API; returns its device token.

@@ -1145,28 +1145,40 @@ fn rider_dropped_out(
         draft.order.rider_timeouts += 1;
         return outcome;
     }
+    release_rider(draft, event, &void_reason);
+    draft.order.rider_timeouts += 1;
+    match search {
+        // A fresh search: the full number of retries is available again.
+        Search::Now(facts) => assign_or_retry(draft, 0, facts, config),
+        Search::Later => search_later(draft),
+    }
+}
+
+/// Takes the order from its rider by `event` (back to `source_allocated`):
+/// the rider's compensations run (waybill voided for `void_reason`, rider
+/// freed) and the rider is not tried on this order again.
+fn release_rider(draft: &mut Draft<'_>, event: OrderEvent, void_reason: &Reason) {
+    let rider = draft.order.rider_id.clone();
     let list = rider_dropout_compensations(draft.order.state);
     draft.step(event, rider.as_ref().map(ToString::to_string));
-    compensate(draft, &list, &void_reason);
+    compensate(draft, &list, void_reason);
     if let Some(rider) = rider.filter(|r| !draft.order.excluded_riders.contains(r)) {
         draft.order.excluded_riders.push(rider);
     }
     draft.order.rider_id = None;
     draft.order.waybill_id = None;
-    draft.order.rider_timeouts += 1;
-    match search {
-        // A fresh search: the full number of retries is available again.
-        Search::Now(facts) => assign_or_retry(draft, 0, facts, config),
-        Search::Later => {
-            let payload = Payload {
-                attempt: Some(0),
-                station_id: draft.order.station_id.clone(),
-                ..Payload::default()
-            };
-            draft.emit(EventType::MatchRetry, payload);
-            Outcome::RetryScheduled
-        }
-    }
+}
+
+/// Hands the search for a rider to matching: a `match.retry` due at once,
+/// with the full number of retries.
+fn search_later(draft: &mut Draft<'_>) -> Outcome {
+    let payload = Payload {
+        attempt: Some(0),
+        station_id: draft.order.station_id.clone(),
+        ..Payload::default()
+    };
+    draft.emit(EventType::MatchRetry, payload);
+    Outcome::RetryScheduled
 }
 
 /// [`Input::Reassign`]: the current rider (if any) dropped as for a
@@ -1205,17 +1217,7 @@ fn reassign(
         }
         OrderState::SourceAllocated => {}
         state if next_state(state, OrderEvent::Reassigned).is_some() => {
-            let rider = draft.order.rider_id.clone();
-            let list = rider_dropout_compensations(state);
-            draft.step(OrderEvent::Reassigned, rider.as_ref().map(ToString::to_string));
-            compensate(&mut draft, &list, &Reason::Reassigned);
-            if let Some(rider) = rider.filter(|r| !draft.order.excluded_riders.contains(r)) {
-                draft.order.excluded_riders.push(rider);
-            }
-            draft.order.rider_id = None;
-            draft.order.waybill_id = None;
-            draft.order.accept_deadline = None;
-            draft.order.due_by = None;
+            release_rider(&mut draft, OrderEvent::Reassigned, &Reason::Reassigned);
         }
         _ => return Err(not_now()),
     }
@@ -1225,15 +1227,7 @@ fn reassign(
             assign(&mut draft, to.clone(), config);
             Outcome::Assigned
         }
-        None => {
-            let payload = Payload {
-                attempt: Some(0),
-                station_id: draft.order.station_id.clone(),
-                ..Payload::default()
-            };
-            draft.emit(EventType::MatchRetry, payload);
-            Outcome::RetryScheduled
-        }
+        None => search_later(&mut draft),
     };
     Ok(draft.finish(outcome))
 }

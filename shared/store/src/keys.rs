@@ -139,18 +139,25 @@ pub fn add(key: &SignerPublicKey, now: Millis) -> Statement {
     )
 }
 
+/// Puts a key that is only in the `verify_keys` variable into the table
+/// (as a verify key), so that a change of its state has a row to land on;
+/// a key in the table already is left as it is.
+fn in_table(key: &KeyRecord, now: Millis) -> Statement {
+    sql!(
+        "INSERT INTO signing_keys (key_id, public_key_pem, state, added_at) VALUES (?1, ?2, 'verify', ?3) \
+         ON CONFLICT (key_id) DO NOTHING",
+        key.key_id.as_str(),
+        key.public_key_pem.as_str(),
+        now
+    )
+}
+
 /// Makes `key` the signing key (adding it to the table if it was only in
 /// the variable) and the one signing before a verify key, in one batch. A
 /// retired key cannot be promoted: the batch is a conflict.
 pub fn promote(key: &KeyRecord, now: Millis) -> Vec<Statement> {
     vec![
-        sql!(
-            "INSERT INTO signing_keys (key_id, public_key_pem, state, added_at) VALUES (?1, ?2, 'verify', ?3) \
-             ON CONFLICT (key_id) DO NOTHING",
-            key.key_id.as_str(),
-            key.public_key_pem.as_str(),
-            now
-        ),
+        in_table(key, now),
         sql!(
             "UPDATE signing_keys SET state = 'verify' WHERE state = 'signing' AND key_id <> ?1",
             key.key_id.as_str()
@@ -171,13 +178,7 @@ pub fn promote(key: &KeyRecord, now: Millis) -> Vec<Statement> {
 /// `valid_until` unless the new one is earlier.
 pub fn retire(key: &KeyRecord, valid_until: Millis, now: Millis) -> Vec<Statement> {
     vec![
-        sql!(
-            "INSERT INTO signing_keys (key_id, public_key_pem, state, added_at) VALUES (?1, ?2, 'verify', ?3) \
-             ON CONFLICT (key_id) DO NOTHING",
-            key.key_id.as_str(),
-            key.public_key_pem.as_str(),
-            now
-        ),
+        in_table(key, now),
         sql!(
             "UPDATE signing_keys SET state = 'retired', valid_until = MIN(COALESCE(valid_until, ?2), ?2) \
              WHERE key_id = ?1 AND state IN ('verify', 'retired')",
