@@ -40,6 +40,7 @@ pub const TARGETS: &[&str] = &[
     "waybill_verify",
     "public_keys",
     "private_key",
+    "ops_bodies",
 ];
 
 /// CI's slice: seconds per target. With the build of the fuzz crate
