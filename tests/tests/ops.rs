@@ -143,6 +143,32 @@ fn stats_metrics_keys_and_sweep() {
         text.contains("gasline_outbox_pending 0"),
         "a scheduled acceptance deadline is not backlog: {text}"
     );
+    // The desk's gauges: riders per status, holds, re-sends, dead letters.
+    for line in [
+        "gasline_riders{status=\"assigned\"} 1",
+        "gasline_riders{status=\"available\"} 5",
+        "gasline_station_holds{kind=\"ops\"} 0",
+        "gasline_outbox_redeliveries 0",
+        "gasline_dead_letters_24h 0",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    let hold = serde_json::json!({"reason": "inspection"});
+    assert_eq!(world.ops("POST", "/v1/ops/stations/st-xuhui-01/suspend", &hold).0, 200);
+    assert_eq!(
+        world
+            .ops("POST", "/v1/ops/stations/st-jingan-01/retire", &serde_json::Value::Null)
+            .0,
+        200
+    );
+    let (_, text, _) = world.raw("GET", "/metrics", Some(&world.creds.ops), &[], Vec::new());
+    let text = String::from_utf8(text).unwrap();
+    for line in [
+        "gasline_station_holds{kind=\"ops\"} 1",
+        "gasline_station_holds{kind=\"retired\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
 
     let (code, keys) = world.request("GET", "/v1/keys", None, &[], "");
     assert_eq!(code, 200);

@@ -218,6 +218,36 @@ pub(crate) async fn metrics(request: &Request, ports: &impl Ports) -> Result<Res
             }
         }
     }
+    let gauges = gasline_store::desk::gauges(ports.sql(), ports.now())
+        .await
+        .map_err(unavailable)?;
+    let _ = writeln!(
+        out,
+        "# HELP gasline_riders Riders in service per status.\n# TYPE gasline_riders gauge"
+    );
+    for (status, n) in &gauges.riders {
+        let _ = writeln!(out, "gasline_riders{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gasline_station_holds Stations held by their sensors or an operator, and retired.\n\
+         # TYPE gasline_station_holds gauge"
+    );
+    for (kind, n) in gauges.station_holds {
+        let _ = writeln!(out, "gasline_station_holds{{kind=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP gasline_outbox_redeliveries Publishes beyond the first, all outbox rows.\n\
+         # TYPE gasline_outbox_redeliveries gauge\ngasline_outbox_redeliveries {}",
+        gauges.redeliveries
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gasline_dead_letters_24h Events given up on in the last 24 hours.\n\
+         # TYPE gasline_dead_letters_24h gauge\ngasline_dead_letters_24h {}",
+        gauges.dead_letters_recent
+    );
     let _ = writeln!(out, "# HELP gasline_sla_target_ms Service level target per step.");
     let _ = writeln!(out, "# TYPE gasline_sla_target_ms gauge");
     for (step, target) in STEPS {

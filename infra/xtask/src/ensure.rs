@@ -132,6 +132,12 @@ pub const REDIS_SERVER: Tool = Tool::DebianPackage {
     program: "redis-server",
     package: "redis-server",
 };
+/// `promtool`, from the Debian `prometheus` package: the alert rules'
+/// syntax and unit tests.
+pub const PROMTOOL: Tool = Tool::DebianPackage {
+    program: "promtool",
+    package: "prometheus",
+};
 
 /// Runs npm (with the system's Node); the Node that runs the workers' tools
 /// is Node 22 from `infra/cloudflare/node_modules`.

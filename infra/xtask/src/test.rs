@@ -74,6 +74,13 @@ const CHECKS: &[Check] = &[
         is_wasm: false,
     },
     Check {
+        name: "alerts",
+        needs: &[ensure::PROMTOOL],
+        run: check_alert_rules,
+        fix: Some("fix: the rule or its unit test in infra/prometheus/ (`promtool test rules` prints what fired)"),
+        is_wasm: false,
+    },
+    Check {
         name: "fuzz",
         needs: &[CARGO_FUZZ],
         run: crate::fuzz::ci,
@@ -236,6 +243,19 @@ fn run_tests() -> Result<()> {
     }
 }
 
+/// The Prometheus alert rules parse, and their unit tests (series in,
+/// alerts expected out) pass.
+fn check_alert_rules() -> Result<()> {
+    Cmd::new("promtool")
+        .args(["check", "rules", "infra/prometheus/gasline-alerts.yml"])
+        .no_stdin()
+        .run()?;
+    Cmd::new("promtool")
+        .args(["test", "rules", "infra/prometheus/gasline-alerts.test.yml"])
+        .no_stdin()
+        .run()
+}
+
 /// Documentation must build without warnings; caller-set `RUSTDOCFLAGS` are kept.
 fn build_docs() -> Result<()> {
     let flags = match std::env::var("RUSTDOCFLAGS") {
@@ -300,6 +320,7 @@ mod tests {
                 "clippy",
                 "test",
                 "doc",
+                "alerts",
                 "fuzz",
                 "wasm32-unknown-unknown",
                 "wasm32-wasip2",
@@ -312,7 +333,7 @@ mod tests {
     #[test]
     fn skip_wasm_leaves_out_both_wasm_builds() {
         let options = parse(&["--skip-wasm"]).unwrap();
-        assert_eq!(selected(&options), ["fmt", "clippy", "test", "doc", "fuzz"]);
+        assert_eq!(selected(&options), ["fmt", "clippy", "test", "doc", "alerts", "fuzz"]);
     }
 
     #[test]

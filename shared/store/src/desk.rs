@@ -350,3 +350,54 @@ pub fn replay(event_id: &str, now: Millis) -> Vec<Statement> {
         exactly_one_row(),
     ]
 }
+
+/// The desk's gauges for `/metrics`, read in one round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Riders per status (`available`, `assigned`, `offline`).
+    pub riders: Vec<(String, i64)>,
+    /// Stations held by their sensors, held by an operator, retired (a
+    /// station held both ways counts in both).
+    pub station_holds: [(&'static str, i64); 3],
+    /// Publishes beyond the first, over every outbox row: how much
+    /// re-sending the saga has needed.
+    pub redeliveries: i64,
+    /// Events given up on in the last [`DEAD_LETTER_WINDOW_MS`].
+    pub dead_letters_recent: i64,
+}
+
+pub async fn gauges(sql: &impl SqlStore, now: Millis) -> Result<Gauges, StoreError> {
+    let results = sql
+        .query_many(vec![
+            sql!("SELECT status, COUNT(*) AS n FROM riders WHERE retired_at IS NULL GROUP BY status ORDER BY status"),
+            sql!(
+                "SELECT \
+                   (SELECT COUNT(*) FROM stations WHERE suspended <> 0 AND retired_at IS NULL) AS sensor, \
+                   (SELECT COUNT(*) FROM stations WHERE ops_hold IS NOT NULL AND retired_at IS NULL) AS ops, \
+                   (SELECT COUNT(*) FROM stations WHERE retired_at IS NOT NULL) AS retired, \
+                   (SELECT COALESCE(SUM(deliveries - 1), 0) FROM outbox WHERE deliveries > 1) AS redeliveries, \
+                   (SELECT COUNT(*) FROM outbox WHERE dead_at >= ?1) AS dead",
+                now - DEAD_LETTER_WINDOW_MS
+            ),
+        ])
+        .await?;
+    let [riders, counts] = results.as_slice() else {
+        return Err(StoreError::Backend("the gauges read answers two result sets".into()));
+    };
+    let row = counts
+        .first()
+        .ok_or_else(|| StoreError::Backend("no gauges row".into()))?;
+    Ok(Gauges {
+        riders: riders
+            .iter()
+            .map(|r| Ok((r.text("status")?, r.int("n")?)))
+            .collect::<Result<_, StoreError>>()?,
+        station_holds: [
+            ("sensor", row.int("sensor")?),
+            ("ops", row.int("ops")?),
+            ("retired", row.int("retired")?),
+        ],
+        redeliveries: row.int("redeliveries")?,
+        dead_letters_recent: row.int("dead")?,
+    })
+}
