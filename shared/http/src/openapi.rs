@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the whole API, generated from the code:
 //! every route of [`ROUTES`] (its method, path, access and body) with what
-//! [`describe`] says of its endpoint — an exhaustive `match`, so a route
+//! `describe` says of its endpoint — an exhaustive `match`, so a route
 //! added without a description does not compile. `docs/openapi.json` is
 //! this document, written by `gasline openapi` and checked against it by
 //! a test; the status function serves that file at `GET /openapi.json`.
