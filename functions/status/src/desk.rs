@@ -7,7 +7,10 @@
 use gasline_core::order::Input;
 use gasline_core::sla::STEPS;
 use gasline_core::state::OrderState;
-use gasline_http::{CommandFacts, Problem, Request, Response, authenticate, change_order, json, read_json, read_query};
+use gasline_http::{
+    CommandFacts, Problem, Request, Response, authenticate, change_order, json, read_json, read_optional_json,
+    read_query,
+};
 use gasline_ports::{Ports, SqlStore as _, StoreError};
 use gasline_store::desk::{self, OrderFilter, StateFilter};
 use gasline_store::outbox;
@@ -98,11 +101,7 @@ pub(crate) async fn attention(request: &Request, ports: &impl Ports) -> Result<R
 /// rider limit. `{"id", "state"}`.
 pub(crate) async fn reassign(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = authenticate(ports, request, &[Role::Ops]).await?;
-    let body: Reassignment = if request.body().iter().all(u8::is_ascii_whitespace) {
-        Reassignment::default()
-    } else {
-        read_json(request)?
-    };
+    let body: Reassignment = read_optional_json(request)?;
     let (input, facts) = match &body.rider_id {
         Some(rider) => (Input::Reassign { to: Some(rider) }, CommandFacts::Rider(rider)),
         None => (Input::Reassign { to: None }, CommandFacts::None),

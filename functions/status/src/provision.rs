@@ -13,14 +13,13 @@ use gasline_core::config::Config;
 use gasline_core::matching::RiderStatus;
 use gasline_core::signature::SignerPublicKey;
 use gasline_core::types::{RiderId, StationId};
-use gasline_http::{Problem, Request, Response, authenticate, json, read_json, read_query};
+use gasline_http::{Problem, Request, Response, authenticate, json, read_json, read_optional_json, read_query};
 use gasline_ports::{Ports, SqlStore as _, Statement, StoreError};
 use gasline_store::directory::{self, Page};
 use gasline_store::keys::{self, KeyRecord, KeyState};
 use gasline_store::tokens::{self, Principal, Role};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::bodies::{
     ClientRole, DeviceToken, KeyRetirement, NewKey, NewRider, NewStation, NewToken, Paging, Revocation, RiderChange,
@@ -40,15 +39,6 @@ async fn config(ports: &impl Ports) -> Result<Config, Problem> {
 
 fn unavailable(_: StoreError) -> Problem {
     Problem::unavailable()
-}
-
-/// A body that may be left out: its defaults then.
-fn optional_body<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Problem> {
-    if request.body().iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        read_json(request)
-    }
 }
 
 /// Runs a batch whose guard fails when the row it changes is not in the
@@ -250,7 +240,7 @@ pub(crate) async fn retire_station(request: &Request, id: &str, ports: &impl Por
 pub(crate) async fn issue_station_token(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     ops(ports, request).await?;
     let id = station_id(id)?;
-    let body: DeviceToken = optional_body(request)?;
+    let body: DeviceToken = read_optional_json(request)?;
     let expires_at = not_past(body.expires_at, ports.now(), "expires_at")?;
     let record = station_record(ports, &id).await?;
     if record.retired_at.is_some() {
@@ -395,7 +385,7 @@ pub(crate) async fn retire_rider(request: &Request, id: &str, ports: &impl Ports
 pub(crate) async fn issue_rider_token(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     ops(ports, request).await?;
     let id = rider_id(id)?;
-    let body: DeviceToken = optional_body(request)?;
+    let body: DeviceToken = read_optional_json(request)?;
     let expires_at = not_past(body.expires_at, ports.now(), "expires_at")?;
     if rider_record(ports, &id).await?.retired_at.is_some() {
         return Err(Problem::conflict("the rider is retired"));
@@ -455,7 +445,7 @@ pub(crate) async fn list_tokens(request: &Request, ports: &impl Ports) -> Result
 /// a slip: revoke it with another.
 pub(crate) async fn revoke_token(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     let principal = ops(ports, request).await?;
-    let body: Revocation = optional_body(request)?;
+    let body: Revocation = read_optional_json(request)?;
     let now = ports.now();
     let at = body.at.unwrap_or(now).max(now);
     if principal.token_id == id {
@@ -530,7 +520,7 @@ pub(crate) async fn promote_key(request: &Request, id: &str, ports: &impl Ports)
 /// Not the signing key: promote another first.
 pub(crate) async fn retire_key(request: &Request, id: &str, ports: &impl Ports) -> Result<Response, Problem> {
     ops(ports, request).await?;
-    let body: KeyRetirement = optional_body(request)?;
+    let body: KeyRetirement = read_optional_json(request)?;
     let now = ports.now();
     let key = key_record(ports, id).await?;
     let signing = || Problem::conflict("this is the signing key: promote another key first");
