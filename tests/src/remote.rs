@@ -408,17 +408,23 @@ fn desk_reassigns(cx: &Context<'_>) -> Result<(), String> {
     cancel(r, &id)
 }
 
-/// `/healthz` without a token: the database and schema, and the queue
-/// reachable (on Spin, a `PING` to its Redis) with nothing stuck in it.
+/// `/healthz` without a token: alive; `/readyz`: the database and schema,
+/// and the queue reachable (on Spin, a `PING` to its Redis) with nothing
+/// stuck in it.
 fn health(cx: &Context<'_>) -> Result<(), String> {
     let (status, body) = cx.remote.call("GET", "/healthz", None, &[], "")?;
+    expect(
+        status == 200 && body == serde_json::json!({ "status": "ok" }),
+        format!("/healthz answered {status}: {body}"),
+    )?;
+    let (status, body) = cx.remote.call("GET", "/readyz", None, &[], "")?;
     expect(
         status == 200
             && body["database"] == "ok"
             && body["schema"] == "current"
             && body["queue"]["reachable"] == true
             && body["queue"]["status"] == "ok",
-        format!("/healthz answered {status}: {body}"),
+        format!("/readyz answered {status}: {body}"),
     )
 }
 

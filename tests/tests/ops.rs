@@ -129,6 +129,21 @@ fn stats_metrics_keys_and_sweep() {
     assert_eq!(stats["steps"][2]["step"], "waybill_signed");
     assert_eq!(stats["steps"][2]["within_target"], 1);
     assert_eq!(world.get("/v1/stats", &world.creds.app).0, 403);
+    // A window that starts later (the console's "today") leaves the order
+    // out; one reaching past 24 hours, or a query it does not know, is a 400.
+    let now = world.system.now();
+    let (code, later) = world.get(&format!("/v1/stats?since={}", now + 1), &world.creds.ops);
+    assert_eq!((code, &later["orders_in_window"]), (200, &0.into()), "{later}");
+    let (code, earlier) = world.get(&format!("/v1/stats?since={}", now - 60_000), &world.creds.ops);
+    assert_eq!((code, &earlier["orders_in_window"]), (200, &1.into()), "{earlier}");
+    let day_and_more = now - 24 * 3_600_000 - 1;
+    assert_eq!(
+        world
+            .get(&format!("/v1/stats?since={day_and_more}"), &world.creds.ops)
+            .0,
+        400
+    );
+    assert_eq!(world.get("/v1/stats?from=1", &world.creds.ops).0, 400);
 
     let (code, text, content_type) = world.raw("GET", "/metrics", Some(&world.creds.ops), &[], Vec::new());
     let text = String::from_utf8(text).unwrap();
@@ -189,12 +204,12 @@ fn stats_metrics_keys_and_sweep() {
     assert_eq!(world.request("GET", "/healthz", None, &[], "").0, 200);
 }
 
-/// `/healthz` is ready only when the database answers with this build's
+/// `/readyz` is ready only when the database answers with this build's
 /// schema, and says which migrations are missing otherwise.
 #[test]
 fn health_reports_the_database_and_its_schema() {
     let world = World::demo(26, 2);
-    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    let (code, body) = world.request("GET", "/readyz", None, &[], "");
     assert_eq!(code, 200);
     assert_eq!(
         (&body["status"], &body["database"], &body["schema"]),
@@ -207,7 +222,7 @@ fn health_reports_the_database_and_its_schema() {
         .sql
         .execute_script(&format!("DELETE FROM d1_migrations WHERE name = '{last}'"))
         .unwrap();
-    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    let (code, body) = world.request("GET", "/readyz", None, &[], "");
     assert_eq!(code, 503, "{body:#}");
     assert_eq!(body["schema"], format!("behind: {last} not applied").as_str());
     world
@@ -216,11 +231,14 @@ fn health_reports_the_database_and_its_schema() {
         .sql
         .execute_script("DROP TABLE d1_migrations")
         .unwrap();
-    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    let (code, body) = world.request("GET", "/readyz", None, &[], "");
     assert_eq!((code, &body["database"]), (503, &"unavailable".into()), "{body:#}");
+    // Liveness reads no storage: the instance is alive, only not ready.
+    let (code, body) = world.request("GET", "/healthz", None, &[], "");
+    assert_eq!((code, body), (200, serde_json::json!({ "status": "ok" })));
 }
 
-/// `/healthz` says how the queue is moving, from the outbox: an event its
+/// `/readyz` says how the queue is moving, from the outbox: an event its
 /// consumer has not had for over a minute is `behind`, past the sweeper's
 /// give-up horizon `stalled` (nothing is sweeping); the queue never makes
 /// it a 503.
@@ -228,7 +246,7 @@ fn health_reports_the_database_and_its_schema() {
 fn health_reports_a_queue_that_does_not_deliver() {
     let world = World::demo(27, 4);
     let queue = |world: &World| {
-        let (code, body) = world.request("GET", "/healthz", None, &[], "");
+        let (code, body) = world.request("GET", "/readyz", None, &[], "");
         assert_eq!(code, 200, "{body:#}");
         body["queue"].clone()
     };
@@ -371,4 +389,24 @@ fn a_migration_that_fails_is_named_and_changes_nothing() {
         "{body}"
     );
     assert_eq!(world.fingerprint(), before);
+}
+
+/// The ops console is served without a token (it holds no data) and with
+/// a policy that lets it run only its own script and reach only this API.
+#[test]
+fn the_console_is_served_with_its_policy() {
+    let world = World::demo(28, 2);
+    for (path, media) in [
+        ("/console", "text/html; charset=utf-8"),
+        ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/app.css", "text/css; charset=utf-8"),
+    ] {
+        let (code, body, content_type) = world.raw("GET", path, None, &[], Vec::new());
+        assert_eq!((code, content_type.as_str()), (200, media), "{path}");
+        assert!(!body.is_empty(), "{path}");
+    }
+    let (_, page, _) = world.raw("GET", "/console", None, &[], Vec::new());
+    assert!(String::from_utf8(page).unwrap().contains("Gasline dispatch desk"));
+    // What the page reads needs the ops token it signs in with.
+    assert_eq!(world.request("GET", "/v1/ops/attention", None, &[], "").0, 401);
 }

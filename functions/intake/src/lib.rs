@@ -16,10 +16,10 @@ mod spin;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod workers;
 
-use gasline_core::event::{is_valid_traceparent, new_traceparent};
 use gasline_core::geo::GeoPoint;
 use gasline_core::order::{self as core_order, Customer, Input, Order, Stamp};
 use gasline_core::types::{Address, CancelReason, Items, Note, OrderId, PersonName, Phone};
+use gasline_http::log::RequestLog;
 use gasline_http::{
     Call, CommandFacts, Endpoint, Problem, Request, Response, authenticate, change_order, json, misdirected, read_json,
     read_optional_json, respond,
@@ -60,12 +60,15 @@ pub struct CancelRequest {
 
 /// Serves one admitted request ([`gasline_http::admit`]) for intake.
 pub async fn handle(call: Call, ports: &impl Ports) -> Response {
+    let log = RequestLog::start(&call, ports);
     let result = match call.endpoint() {
-        Endpoint::PlaceOrder => create_order(&call.request, ports).await,
+        Endpoint::PlaceOrder => create_order(&call.request, log.traceparent(), ports).await,
         Endpoint::CancelOrder => cancel_order(&call.request, &call.id, ports).await,
         _ => Ok(misdirected(&call)),
     };
-    call.finish(respond(result))
+    let response = call.finish(respond(result));
+    log.finish(ports, &response);
+    response
 }
 
 fn idempotency_key(request: &Request) -> Result<String, Problem> {
@@ -138,8 +141,12 @@ async fn replay(
     Ok(Some(accepted(&order)))
 }
 
-async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
-    let principal = authenticate(ports, request, &[Role::App]).await?;
+/// `traceparent`: the request's (its own, or one made for it), which the
+/// order and all its events carry.
+async fn create_order(request: &Request, traceparent: &str, ports: &impl Ports) -> Result<Response, Problem> {
+    // The desk takes orders by phone with its ops token (the ops console):
+    // its token's subject is then the order's client.
+    let principal = authenticate(ports, request, &[Role::App, Role::Ops]).await?;
     let config = gasline_store::config(ports).await.map_err(|_| Problem::unavailable())?;
     let key = idempotency_key(request)?;
     let body: NewOrder = read_json(request)?;
@@ -151,15 +158,6 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
 
     let now = ports.now();
     let id = OrderId::parse(config.order_id(&ports.new_id())).map_err(|_| Problem::unavailable())?;
-    let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_valid_traceparent(v))
-        .map_or_else(
-            || new_traceparent(&hash_secret(&format!("{id}{}", ports.new_id()))),
-            str::to_owned,
-        );
     let new = core_order::NewOrder {
         client: principal.subject.clone(),
         customer: Customer {
@@ -170,7 +168,7 @@ async fn create_order(request: &Request, ports: &impl Ports) -> Result<Response,
         },
         items: body.items,
         note: body.note,
-        traceparent,
+        traceparent: traceparent.to_owned(),
     };
     let nonce = ports.new_id();
     let actor = principal.actor();

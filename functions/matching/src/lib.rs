@@ -227,6 +227,7 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
     let rows = ports.sql().query_many(statements).await.ok()?;
     let mut orders: HashMap<String, Order> = HashMap::new();
     let mut todo: Vec<(usize, &Envelope)> = Vec::new();
+    let mut skipped: Vec<&Envelope> = Vec::new();
     let mut stations: Vec<StationCandidate> = Vec::new();
     for ((i, event), pair) in events.iter().zip(rows.chunks(2)) {
         let [order_rows, station_rows] = pair else {
@@ -241,6 +242,8 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
             }
             orders.entry(order.id.to_string()).or_insert(order);
             todo.push((*i, event));
+        } else {
+            skipped.push(event);
         }
         for station in stations::candidates_from_rows(station_rows).ok()? {
             if !stations.iter().any(|s| s.id == station.id) {
@@ -255,6 +258,7 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
     let mut batch = Vec::new();
     let mut published = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
+    let mut applied = Vec::new();
     for (_, event) in todo {
         if seen.contains(&event.id.as_str()) {
             continue; // the same event twice in one batch
@@ -263,6 +267,7 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         let before = orders.get(event.order_id.as_str())?.clone();
         let decision = facts.decide(ports, &before, event, &config);
         update_facts(&before, &decision, &mut facts.stations, &mut facts.riders);
+        applied.push((event, decision.order().map_or(before.state, |o| o.state)));
         if let Some(after) = decision.order() {
             orders.insert(after.id.to_string(), after.clone());
         }
@@ -274,14 +279,23 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         batch.extend(statements);
         published.extend(rows);
     }
-    if batch.is_empty() {
-        return Some(outcomes); // every message was a duplicate or not ours
+    let log = |event: &Envelope, outcome: &str, state: Option<OrderState>| {
+        consume::log_event(ports, Consumer::Matching, event, outcome, state);
+    };
+    if !batch.is_empty() {
+        match ports.sql().batch(batch).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return None,
+            Err(_) => {
+                events.iter().for_each(|(_, event)| log(event, "retry", None));
+                return Some(vec![Outcome::Retry; bodies.len()]);
+            }
+        }
+        gasline_store::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
     }
-    match ports.sql().batch(batch).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return None,
-        Err(_) => return Some(vec![Outcome::Retry; bodies.len()]),
-    }
-    gasline_store::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
+    skipped.into_iter().for_each(|event| log(event, "skipped", None));
+    applied
+        .into_iter()
+        .for_each(|(event, state)| log(event, "applied", Some(state)));
     Some(outcomes)
 }

@@ -252,6 +252,15 @@ pub struct Paging {
     pub limit: Option<u32>,
 }
 
+/// The query of `GET /v1/stats`: the window's start (ms since the epoch),
+/// at most 24 hours back (the default).
+#[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsWindow {
+    #[serde(default)]
+    pub since: Option<i64>,
+}
+
 /// `POST /v1/ops/orders/{id}/reassign` (optional body): to this rider, or
 /// back to matching when `rider_id` is left out.
 #[derive(Debug, Default, PartialEq, Deserialize)]

@@ -19,6 +19,7 @@ mod spin;
 mod workers;
 
 pub mod bodies;
+mod console;
 mod desk;
 mod ops;
 mod orders;
@@ -27,15 +28,19 @@ mod riders;
 mod stations;
 mod verify;
 
+use gasline_http::log::RequestLog;
 use gasline_http::{Call, Endpoint as E, Response, misdirected, respond};
 use gasline_ports::Ports;
 
 /// Serves one admitted request ([`gasline_http::admit`]) for status.
 pub async fn handle(call: Call, ports: &impl Ports) -> Response {
+    let log = RequestLog::start(&call, ports);
     let (request, id) = (&call.request, call.id.as_str());
     let result = match call.endpoint() {
-        E::Health => Ok(ops::health(ports).await),
+        E::Health => Ok(ops::live()),
+        E::Ready => Ok(ops::ready(ports).await),
         E::OpenApi => Ok(ops::openapi()),
+        E::Console | E::ConsoleScript | E::ConsoleStyle => Ok(console::serve(call.endpoint())),
         E::Metrics => ops::metrics(request, ports).await,
         E::Stats => ops::stats(request, ports).await,
         E::Sweep => ops::sweep_route(request, ports).await,
@@ -81,5 +86,7 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
         E::ReplayDeadLetter => desk::replay(request, ports).await,
         E::PlaceOrder | E::CancelOrder => Ok(misdirected(&call)),
     };
-    call.finish(respond(result))
+    let response = call.finish(respond(result));
+    log.finish(ports, &response);
+    response
 }

@@ -4,11 +4,13 @@
 use std::fmt::Write as _;
 
 use gasline_core::sla::{self, STEPS};
-use gasline_http::{Problem, Request, Response, authenticate, json};
+use gasline_http::{Problem, Request, Response, authenticate, json, read_query};
 use gasline_ports::{Ports, Publisher as _};
 use gasline_store::tokens::Role;
 use gasline_store::{order, outbox};
 use http::{HeaderValue, StatusCode, header};
+
+use crate::bodies::StatsWindow;
 
 /// How far back `/v1/stats` and `/metrics` look.
 const STATS_WINDOW_MS: i64 = 24 * 3_600_000;
@@ -20,7 +22,14 @@ const STATS_LIMIT: u32 = 10_000;
 /// minute) plus the first re-send.
 const BEHIND_MS: i64 = 60_000;
 
-/// `GET /healthz`: whether this deployment can serve orders — its database
+/// `GET /healthz`: liveness — this function runs and answers. It reads no
+/// storage, so a database outage never makes an orchestrator restart
+/// healthy instances; whether orders can be served is `/readyz`.
+pub(crate) fn live() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: readiness — whether this deployment can serve orders: its database
 /// answers and holds this build's schema. `200 {"status": "ok", …}`, or
 /// `503` naming what is not (the migrations missing are named: no secret
 /// in them, and the operator needs them).
@@ -34,7 +43,7 @@ const BEHIND_MS: i64 = 60_000;
 /// `unreachable`. The queue never makes this a 503: orders are still
 /// taken and kept in the outbox, and a load balancer that pulled every
 /// instance over it would stop intake too.
-pub(crate) async fn health(ports: &impl Ports) -> Response {
+pub(crate) async fn ready(ports: &impl Ports) -> Response {
     let (status, database, schema) = match gasline_store::migrations::missing(ports.sql()).await {
         Ok(missing) if missing.is_empty() => (StatusCode::OK, "ok", "current".to_owned()),
         Ok(missing) => (
@@ -64,7 +73,7 @@ pub(crate) async fn health(ports: &impl Ports) -> Response {
     response
 }
 
-/// The `queue` part of `/healthz`.
+/// The `queue` part of `/readyz`.
 async fn queue_health(ports: &impl Ports) -> serde_json::Value {
     let now = ports.now();
     let reachable = ports.queue().check().await.is_ok();
@@ -146,7 +155,13 @@ pub(crate) async fn migrate_route(request: &Request, ports: &impl Ports) -> Resu
 /// `GET /v1/stats`: SLA compliance per step over the last 24 hours.
 pub(crate) async fn stats(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
     authenticate(ports, request, &[Role::Ops]).await?;
-    let since = ports.now() - STATS_WINDOW_MS;
+    let window: StatsWindow = read_query(request)?;
+    let earliest = ports.now() - STATS_WINDOW_MS;
+    let since = match window.since {
+        None => earliest,
+        Some(since) if since >= earliest => since,
+        Some(_) => return Err(Problem::bad_request("since: at most 24 hours back")),
+    };
     let reached = order::reached_steps(ports.sql(), since, STATS_LIMIT)
         .await
         .map_err(|_| Problem::unavailable())?;
@@ -154,7 +169,8 @@ pub(crate) async fn stats(request: &Request, ports: &impl Ports) -> Result<Respo
         .await
         .map_err(|_| Problem::unavailable())?;
     let body = serde_json::json!({
-        "window_ms": STATS_WINDOW_MS,
+        "since": since,
+        "window_ms": ports.now() - since,
         "orders_in_window": reached.len(),
         "steps": sla::report(&reached),
         "orders_by_state": by_state.into_iter().collect::<std::collections::BTreeMap<_, _>>(),

@@ -709,7 +709,7 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Self::Hello => "`GET` hello",
-            Self::Health => "`GET /healthz` (status, one SQL read: the schema check)",
+            Self::Health => "`GET /healthz` (status, no storage)",
             Self::Read => "`GET /v1/orders/{id}` (status, one SQL read)",
             Self::Quiet => "`POST /v1/orders`, each after the previous order settled",
             Self::Ours => "`POST /v1/orders`, back to back",
@@ -780,8 +780,8 @@ fn post_latency(report: &mut String, options: &Options, gasline: &Path) -> Resul
          wait until the saga of the orders just placed has settled. Back to back, matching and \
          signing run on the same cores while the POSTs are measured. One keep-alive connection \
          per client thread. Where a POST's time goes, step by step: hello is the runtime and \
-         its router; `GET /healthz` adds one of our functions and one SQL read (the \
-         schema check, since 2026-12-07; no storage before); `GET /v1/orders/{{id}}` adds \
+         its router; `GET /healthz` adds one of our functions and no storage (liveness; \
+         the readiness check with its SQL read is `/readyz`); `GET /v1/orders/{{id}}` adds \
          token checking (cached) and its own reads; the POST \
          adds strict parsing, the decision and one atomic write batch (and, where the runtime \
          cannot send after replying, the queue send).\n"

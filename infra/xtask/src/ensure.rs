@@ -139,6 +139,13 @@ pub const PROMTOOL: Tool = Tool::DebianPackage {
     package: "prometheus",
 };
 
+/// The browser of the ops console's test (driven by playwright-core from
+/// `infra/cloudflare`'s npm packages).
+pub const CHROMIUM: Tool = Tool::DebianPackage {
+    program: "chromium",
+    package: "chromium",
+};
+
 /// Runs npm (with the system's Node); the Node that runs the workers' tools
 /// is Node 22 from `infra/cloudflare/node_modules`.
 pub const NPM: Tool = Tool::DebianPackage {

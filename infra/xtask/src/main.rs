@@ -9,6 +9,7 @@
 
 mod bench;
 mod cmd;
+mod console;
 mod ensure;
 mod faults;
 mod fuzz;

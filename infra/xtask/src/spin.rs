@@ -537,8 +537,8 @@ pub fn up() -> Result<()> {
             (Harness::spawn(command)?, "the Spin test host (no `spin` on PATH)")
         }
     };
-    let (status, _) = up::http_get(&harness.url, "/healthz")?;
-    ensure!(status == 200, "GET /healthz answered {status}");
+    let (status, _) = up::http_get(&harness.url, "/readyz")?;
+    ensure!(status == 200, "GET /readyz answered {status}");
     crate::workers::demo_provision(&bin.join("gasline"), &dir, &harness.url)?;
     crate::workers::print_welcome(
         &bin.join("gasline"),
@@ -548,6 +548,7 @@ pub fn up() -> Result<()> {
             database.display(),
             redis.url()
         ),
+        &harness.url,
     );
     let waited = harness.wait();
     drop(redis);
@@ -585,7 +586,7 @@ fn real_spin_command(
         .arg("-c")
         .arg(
             r#"spin="$1"; shift; "$spin" up "$@" </dev/null & pid=$!
-               until curl -fs "http://127.0.0.1:$GASLINE_PORT_/healthz" >/dev/null 2>&1; do
+               until curl -fs "http://127.0.0.1:$GASLINE_PORT_/readyz" >/dev/null 2>&1; do
                  kill -0 $pid 2>/dev/null || exit 1; sleep 0.2; done
                echo "gasline: ready on http://127.0.0.1:$GASLINE_PORT_"
                cat >/dev/null; kill $pid; wait $pid"#,

@@ -120,7 +120,8 @@ const CHECKS: &[Check] = &[
 ];
 
 /// The Workers toolchain plus `openssl` (a scenario verifies a waybill
-/// with it) and schemathesis (the API against its OpenAPI document).
+/// with it), schemathesis (the API against its OpenAPI document) and
+/// Chromium (the ops console in a browser).
 const E2E_WORKERS_TOOLS: &[Tool] = &[
     WORKERS_RUST_TARGET,
     ensure::NPM,
@@ -129,6 +130,7 @@ const E2E_WORKERS_TOOLS: &[Tool] = &[
     ensure::WASM_BINDGEN_CLI,
     OPENSSL,
     ensure::SCHEMATHESIS,
+    ensure::CHROMIUM,
 ];
 
 /// The command line of `cargo xtask test`.

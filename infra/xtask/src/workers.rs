@@ -290,6 +290,15 @@ pub fn e2e() -> Result<()> {
         if result.is_ok() && faults.is_none() {
             result = schemathesis(&harness.url, &dir);
         }
+        // The ops console in a browser, on the two runs that can show it.
+        let console = match faults {
+            None => Some(crate::console::Part::Healthy),
+            Some(faults::Run::Faulty) => Some(crate::console::Part::Faulty),
+            Some(faults::Run::Hostile) => None,
+        };
+        if let (Ok(()), Some(part)) = (&result, console) {
+            result = crate::console::run(part, &harness.url, &dir, &cron);
+        }
         harness.stop()?;
         result?;
         if let Some(gis) = &gis {
@@ -403,8 +412,8 @@ fn crash_and_restart(gasline: &Path) -> Result<()> {
 const CRON_TEST: &str = "infra/cloudflare/harness/test/cron.test.mjs";
 
 /// Watches a harness starting on `port` from the outside, as a script that
-/// waits for `/healthz` and then places an order would (issue 11): polls
-/// `/healthz` until it answers 200 and then reads `/v1/stats` with the ops
+/// waits for `/readyz` and then places an order would (issue 11): polls
+/// `/readyz` until it answers 200 and then reads `/v1/stats` with the ops
 /// token of `dir/dev.env` at once, which must work (migrations and seeds
 /// applied). Before that, every answer must be a 503 (or no answer at all).
 fn watch_readiness(port: u16, dir: &Path) -> Result<std::thread::JoinHandle<Result<()>>> {
@@ -417,26 +426,26 @@ fn watch_readiness(port: u16, dir: &Path) -> Result<std::thread::JoinHandle<Resu
         let deadline = Instant::now() + up::HARNESS_START_TIMEOUT;
         let mut closed = 0;
         while Instant::now() < deadline {
-            match client.send(&gasline_testkit::Call::get("/healthz")) {
+            match client.send(&gasline_testkit::Call::get("/readyz")) {
                 Err(_) => {}
                 Ok(reply) if reply.status == 503 => closed += 1,
                 Ok(reply) if reply.status == 200 => {
                     let stats = client.get("/v1/stats", &ops)?;
                     if stats.status != 200 {
                         bail!(
-                            "/healthz answered 200, then GET /v1/stats answered {}: {}",
+                            "/readyz answered 200, then GET /v1/stats answered {}: {}",
                             stats.status,
                             stats.text()
                         );
                     }
-                    eprintln!("readiness: /healthz answered 503 {closed} time(s), then 200 with the data in place");
+                    eprintln!("readiness: /readyz answered 503 {closed} time(s), then 200 with the data in place");
                     return Ok(());
                 }
-                Ok(reply) => bail!("/healthz answered {} while starting: {}", reply.status, reply.text()),
+                Ok(reply) => bail!("/readyz answered {} while starting: {}", reply.status, reply.text()),
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        bail!("/healthz never answered 200")
+        bail!("/readyz never answered 200")
     }))
 }
 
@@ -568,9 +577,9 @@ pub fn up() -> Result<()> {
         Some(&state),
     ))?;
     let harness = Harness::start_on(config.to_str().context("UTF-8 path")?, port, &[])?;
-    let (status, _) = up::http_get(&harness.url, "/healthz")?;
+    let (status, _) = up::http_get(&harness.url, "/readyz")?;
     if status != 200 {
-        bail!("GET /healthz answered {status}");
+        bail!("GET /readyz answered {status}");
     }
     demo_provision(&gasline, &dir, &harness.url)?;
     print_welcome(
@@ -580,17 +589,27 @@ pub fn up() -> Result<()> {
              (intake, matching, signing and status on workerd; D1, KV and queues under .gasline/workers-state)",
             harness.url
         ),
+        &harness.url,
     );
     harness.wait()
 }
 
 /// Where to look and what to try, for `cargo xtask up` on either runtime.
-pub fn print_welcome(gasline: &Path, headline: &str) {
+pub fn print_welcome(gasline: &Path, headline: &str, url: &str) {
     let gasline = gasline.display();
+    // The dev ops token, for signing in to the console (a local demo's).
+    let ops = gasline_testkit::DevEnv::load(Path::new(".gasline/dev.env"))
+        .ok()
+        .and_then(|env| env.require("GASLINE_OPS_TOKEN").ok().map(str::to_owned))
+        .unwrap_or_else(|| "GASLINE_OPS_TOKEN in .gasline/dev.env".to_owned());
     eprintln!(
         r#"
 {headline}
 Credentials and the URL, in shell form: .gasline/dev.env
+
+The ops console (live orders, service levels, attention, dead letters,
+stations, riders on a map): {url}/console
+  sign in with the ops token {ops}
 
 Try it (in another shell, from this folder):
 

@@ -32,6 +32,7 @@ pub mod error;
 pub mod event;
 pub mod geo;
 pub mod limit;
+pub mod log;
 pub mod matching;
 pub mod order;
 pub mod signature;

@@ -37,7 +37,11 @@ pub enum Function {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Health,
+    Ready,
     OpenApi,
+    Console,
+    ConsoleScript,
+    ConsoleStyle,
     Metrics,
     Stats,
     Sweep,
@@ -155,7 +159,13 @@ pub static ROUTES: &[Route] = {
     use Limit::Configured;
     &[
         route(E::Health, Method::GET, "/healthz", Status, None, Public),
+        route(E::Ready, Method::GET, "/readyz", Status, None, Public),
         route(E::OpenApi, Method::GET, "/openapi.json", Status, None, Public),
+        // The ops console: a static page; its data comes from the ops API
+        // with the token the operator signs in with (docs/OPERATIONS.md).
+        route(E::Console, Method::GET, "/console", Status, None, Public),
+        route(E::ConsoleScript, Method::GET, "/console/app.js", Status, None, Public),
+        route(E::ConsoleStyle, Method::GET, "/console/app.css", Status, None, Public),
         route(E::Metrics, Method::GET, "/metrics", Status, None, Token),
         route(E::Stats, Method::GET, "/v1/stats", Status, None, Token),
         route(E::Sweep, Method::POST, "/v1/ops/sweep", Status, None, Token),

@@ -7,6 +7,7 @@
 //! by bearer token and role before anything is read or written.
 
 mod admit;
+pub mod log;
 pub mod openapi;
 
 pub use admit::{

@@ -93,24 +93,55 @@ fn describe(endpoint: Endpoint) -> Doc {
     let any = json!({ "type": "object" });
     match endpoint {
         E::Health => doc(
-            "Liveness: the database, its schema and the queue",
+            "Liveness: the function answers (no storage is read)",
+            "anyone",
+            None,
+            (200, object(json!({ "status": { "type": "string" } }), &["status"])),
+        ),
+        E::Ready => doc(
+            "Readiness: the database, its schema and the queue",
             "anyone",
             None,
             (200, object(json!({ "status": { "type": "string" } }), &["status"])),
         ),
         E::OpenApi => doc("This document", "anyone", None, (200, json!({ "type": "object" }))),
+        E::Console => doc(
+            "The ops console (HTML); its data comes from the ops API with the token signed in with",
+            "anyone (the page holds no data)",
+            None,
+            (200, json!({ "type": "string" })),
+        ),
+        E::ConsoleScript => doc(
+            "The ops console's script",
+            "anyone",
+            None,
+            (200, json!({ "type": "string" })),
+        ),
+        E::ConsoleStyle => doc(
+            "The ops console's style sheet",
+            "anyone",
+            None,
+            (200, json!({ "type": "string" })),
+        ),
         E::Metrics => doc(
             "Prometheus text exposition",
             "ops",
             None,
             (200, json!({ "type": "string" })),
         ),
-        E::Stats => doc(
-            "Service levels per step over the last 24 hours",
-            "ops",
-            None,
-            (200, any),
-        ),
+        E::Stats => Doc {
+            query: &[(
+                "since",
+                "integer",
+                "orders received at or after (ms; at most 24 hours back, the default)",
+            )],
+            ..doc(
+                "Service levels per step and orders by state",
+                "ops",
+                None,
+                (200, any.clone()),
+            )
+        },
         E::Sweep => doc("Run the outbox sweeper once", "ops", None, (200, any)),
         E::Migrate => doc(
             "Apply the schema migrations the database lacks",
@@ -138,7 +169,7 @@ fn describe(endpoint: Endpoint) -> Doc {
         ),
         E::PlaceOrder => doc(
             "Create an order (Idempotency-Key required)",
-            "app",
+            "app, or ops (an order taken at the desk)",
             Some(schema("NewOrder")),
             (
                 202,
@@ -459,11 +490,7 @@ fn operation(route: &Route) -> Value {
             "description": description, "schema": { "type": kind } }));
     }
     let (code, answer) = doc.ok;
-    let media = if route.endpoint == Endpoint::Metrics {
-        "text/plain"
-    } else {
-        "application/json"
-    };
+    let media = media_type(route.endpoint);
     let mut responses = Map::new();
     for code in std::iter::once(code).chain(doc.also) {
         responses.insert(
@@ -492,6 +519,17 @@ fn operation(route: &Route) -> Value {
         op["requestBody"] = json!({ "required": required, "content": { "application/json": { "schema": request } } });
     }
     op
+}
+
+/// What a route answers with on success.
+pub fn media_type(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Metrics => "text/plain",
+        Endpoint::Console => "text/html",
+        Endpoint::ConsoleScript => "text/javascript",
+        Endpoint::ConsoleStyle => "text/css",
+        _ => "application/json",
+    }
 }
 
 /// `CreateStation` → `createStation`.

@@ -101,6 +101,7 @@ impl System {
             http: ScriptedHttp::new(),
             variables: NativeVariables::new(),
             limiter: gasline_native::MemoryLimiter::new(clock.clone()),
+            log: gasline_native::MemoryLog::default(),
             clock,
         };
         Self::from_services(services)

@@ -118,10 +118,14 @@ impl<'a> Ports for LocalPorts<'a> {
     /// Two ids' worth of the seeded generator: reproducible runs, not
     /// production secrets (this adapter serves tests and the simulator).
     fn new_secret(&self) -> String {
-        format!("{}{}", self.services.ids.next_id(), self.services.ids.next_id()).to_ascii_lowercase()
+        self.services.ids.next_secret()
     }
 
     async fn variable(&self, name: &str) -> Option<String> {
         self.services.variables.get(name)
+    }
+
+    fn log(&self, line: &gasline_core::log::Line) {
+        self.services.log.write(line);
     }
 }

@@ -49,6 +49,13 @@ impl SeededIds {
         self.next_ulid().to_string()
     }
 
+    /// A "secret" as `Ports::new_secret` gives one: 64 lower-case hex
+    /// digits, from two ULIDs of this generator (reproducible, not secret:
+    /// for tests and the simulator).
+    pub fn next_secret(&self) -> String {
+        format!("{:032x}{:032x}", self.next_ulid().0, self.next_ulid().0)
+    }
+
     /// A new ULID value.
     pub fn next_ulid(&self) -> Ulid {
         // Times before the epoch are clamped: a ULID timestamp is unsigned.

@@ -9,6 +9,7 @@ use crate::http_client::ScriptedHttp;
 use crate::ids::SeededIds;
 use crate::kv::MemoryKv;
 use crate::limiter::MemoryLimiter;
+use crate::log::MemoryLog;
 use crate::queue::{Faults, FaultyQueue};
 use crate::sqlite::SqliteStore;
 use crate::variables::NativeVariables;
@@ -33,6 +34,8 @@ pub struct NativePorts<'a> {
     pub variables: &'a NativeVariables,
     /// The rate limits' buckets.
     pub limiter: &'a MemoryLimiter,
+    /// Where log lines go.
+    pub log: &'a MemoryLog,
 }
 
 impl Ports for NativePorts<'_> {
@@ -73,7 +76,11 @@ impl Ports for NativePorts<'_> {
     /// Two ids' worth of the seeded generator: reproducible runs, not
     /// production secrets (this adapter serves tests and the simulator).
     fn new_secret(&self) -> String {
-        format!("{}{}", self.ids.next_id(), self.ids.next_id()).to_ascii_lowercase()
+        self.ids.next_secret()
+    }
+
+    fn log(&self, line: &gasline_core::log::Line) {
+        self.log.write(line);
     }
 
     async fn variable(&self, name: &str) -> Option<String> {
@@ -101,6 +108,8 @@ pub struct NativeServices {
     pub variables: NativeVariables,
     /// The rate limits' buckets, shared by every handler call.
     pub limiter: MemoryLimiter,
+    /// The log lines written.
+    pub log: MemoryLog,
 }
 
 impl NativeServices {
@@ -127,6 +136,7 @@ impl NativeServices {
             http: ScriptedHttp::new(),
             variables: NativeVariables::new(),
             limiter: MemoryLimiter::new(clock.clone()),
+            log: MemoryLog::default(),
             clock,
         }
     }
@@ -153,6 +163,7 @@ impl NativeServices {
             ids: &self.ids,
             variables: &self.variables,
             limiter: &self.limiter,
+            log: &self.log,
         }
     }
 }

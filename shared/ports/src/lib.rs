@@ -227,7 +227,7 @@ pub trait Publisher {
     /// Whether the queue can be reached now, where that can be asked
     /// without sending a message (Spin: a Redis `PING`). Where it cannot
     /// (Cloudflare Queues), `Ok`: the outbox shows a queue that does not
-    /// deliver (`/healthz`, "queue").
+    /// deliver (`/readyz`, "queue").
     async fn check(&self) -> Result<(), PublishError> {
         Ok(())
     }
@@ -300,4 +300,8 @@ pub trait Ports {
     /// A secret or configuration variable by name (Spin variable, Workers
     /// secret/var, environment natively). `None` when unset.
     async fn variable(&self, name: &str) -> Option<String>;
+
+    /// Writes one structured log line (`gasline_core::log`): to the
+    /// Workers log, to Spin's stdout, to memory natively (tests read it).
+    fn log(&self, line: &gasline_core::log::Line);
 }

@@ -307,6 +307,12 @@ impl Ports for SpinPorts {
         &self.sql
     }
 
+    /// To stdout, which Spin keeps per component (`.spin/logs/`, or the
+    /// platform's log collector), one JSON object per line.
+    fn log(&self, line: &gasline_core::log::Line) {
+        println!("{}", line.render());
+    }
+
     fn limiter(&self) -> &SpinLimiter {
         &self.limiter
     }

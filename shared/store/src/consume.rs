@@ -7,7 +7,9 @@
 //! lets an error escape to the runtime.
 
 use gasline_core::event::{Consumer, Envelope};
+use gasline_core::log::{Level, Line};
 use gasline_core::order::{Decision, Order};
+use gasline_core::state::OrderState;
 use gasline_ports::{Ports, Row, SqlStore, Statement, StoreError};
 
 use crate::order::{self, Processed};
@@ -22,10 +24,55 @@ pub enum Outcome {
     Retry,
 }
 
+/// How one event ended, for its log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Decided and committed; the order's state after it.
+    Applied(OrderState),
+    /// Nothing to do: a repeat, or no such order.
+    Skipped,
+    /// To be delivered again.
+    Retry,
+}
+
+impl Handled {
+    fn outcome(self) -> Outcome {
+        match self {
+            Self::Retry => Outcome::Retry,
+            _ => Outcome::Ack,
+        }
+    }
+}
+
+/// The log line of an event a consumer finished with (`gasline_core::log`):
+/// its topic, ids, how it ended and the order's state after it, under the
+/// order's trace id.
+pub fn log_event(ports: &impl Ports, consumer: Consumer, event: &Envelope, outcome: &str, state: Option<OrderState>) {
+    let level = if outcome == "retry" { Level::Warn } else { Level::Info };
+    let mut line = Line::new(level, consumer.as_str(), "event", ports.now(), &event.traceparent)
+        .with("topic", event.kind.topic())
+        .with("event_id", event.id.as_str())
+        .with("order_id", event.order_id.as_str())
+        .with("seq", event.seq)
+        .with("outcome", outcome);
+    if let Some(state) = state {
+        line = line.with("state", state.as_str());
+    }
+    ports.log(&line);
+}
+
+fn log_handled(ports: &impl Ports, consumer: Consumer, event: &Envelope, handled: Handled) {
+    match handled {
+        Handled::Applied(state) => log_event(ports, consumer, event, "applied", Some(state)),
+        Handled::Skipped => log_event(ports, consumer, event, "skipped", None),
+        Handled::Retry => log_event(ports, consumer, event, "retry", None),
+    }
+}
+
 /// What one read brought: the order and the rows of the handler's reads.
 enum Loaded {
     Fresh(Box<Order>, Vec<Vec<Row>>),
-    Done(Outcome),
+    Done(Handled),
 }
 
 async fn load(ports: &impl Ports, consumer: Consumer, envelope: &Envelope, reads: &[Statement]) -> Loaded {
@@ -36,15 +83,15 @@ async fn load(ports: &impl Ports, consumer: Consumer, envelope: &Envelope, reads
     )];
     statements.extend(reads.iter().cloned());
     let Ok(mut rows) = ports.sql().query_many(statements).await else {
-        return Loaded::Done(Outcome::Retry);
+        return Loaded::Done(Handled::Retry);
     };
     let facts = rows.split_off(1);
     match order::loaded_for_consumer(&rows[0]) {
         Ok(Some((false, order))) => Loaded::Fresh(Box::new(order), facts),
         // Applied before (a duplicate delivery), or an event for an order
         // that does not exist (forged or corrupt): nothing to do.
-        Ok(Some((true, _)) | None) => Loaded::Done(Outcome::Ack),
-        Err(_) => Loaded::Done(Outcome::Retry),
+        Ok(Some((true, _)) | None) => Loaded::Done(Handled::Skipped),
+        Err(_) => Loaded::Done(Handled::Retry),
     }
 }
 
@@ -82,29 +129,45 @@ where
     if envelope.kind.consumer() != Some(consumer) {
         return Outcome::Ack;
     }
-    let reads = reads(&envelope);
+    let handled = handle_one(ports, consumer, &envelope, &reads(&envelope), &mut decide, ATTEMPTS).await;
+    log_handled(ports, consumer, &envelope, handled);
+    handled.outcome()
+}
+
+async fn handle_one<P, F>(
+    ports: &P,
+    consumer: Consumer,
+    envelope: &Envelope,
+    reads: &[Statement],
+    decide: &mut F,
+    attempts: usize,
+) -> Handled
+where
+    P: Ports,
+    F: AsyncFnMut(&P, &Envelope, &Order, &[Vec<Row>]) -> Result<Decision, StoreError>,
+{
     let processed = Some(Processed {
         consumer,
         event_id: &envelope.id,
     });
-    for _ in 0..ATTEMPTS {
-        let (order, facts) = match load(ports, consumer, &envelope, &reads).await {
+    for _ in 0..attempts {
+        let (order, facts) = match load(ports, consumer, envelope, reads).await {
             Loaded::Fresh(order, facts) => (order, facts),
-            Loaded::Done(outcome) => return outcome,
+            Loaded::Done(handled) => return handled,
         };
-        let decision = match decide(ports, &envelope, order.as_ref(), &facts).await {
+        let decision = match decide(ports, envelope, order.as_ref(), &facts).await {
             Ok(decision) => decision,
-            Err(_) => return Outcome::Retry,
+            Err(_) => return Handled::Retry,
         };
         match order::commit(ports, &decision, processed, Vec::new()).await {
-            Ok(()) => return Outcome::Ack,
+            Ok(()) => return Handled::Applied(decision.order().map_or(order.state, |o| o.state)),
             // Someone else changed the order, the stock or the rider (or
             // recorded this very event): read again.
             Err(StoreError::Conflict(_)) => {}
-            Err(_) => return Outcome::Retry,
+            Err(_) => return Handled::Retry,
         }
     }
-    Outcome::Retry
+    Handled::Retry
 }
 
 /// Handles a queue batch for `consumer` the way [`run`] handles one
@@ -154,26 +217,40 @@ where
         statements.extend(reads.iter().cloned());
     }
     let Ok(mut rows) = ports.sql().query_many(statements).await else {
+        for (_, event, _) in &events {
+            log_handled(ports, consumer, event, Handled::Retry);
+        }
         return vec![Outcome::Retry; bodies.len()];
     };
     let mut batch = Vec::new();
     let mut published = Vec::new();
+    // How each event ended, once the batch is committed.
+    let mut handled = Vec::with_capacity(events.len());
     for (i, event, reads) in events.iter().rev() {
         // Each event's rows, taken from the end: its order, then its reads.
         let mut facts = rows.split_off(rows.len() - 1 - reads.len());
         let order_rows = facts.remove(0);
         let order = match order::loaded_for_consumer(&order_rows) {
             Ok(Some((false, order))) => order,
-            Ok(Some((true, _)) | None) => continue,
+            Ok(Some((true, _)) | None) => {
+                handled.push((event, Handled::Skipped));
+                continue;
+            }
             Err(_) => {
                 outcomes[*i] = Outcome::Retry;
+                handled.push((event, Handled::Retry));
                 continue;
             }
         };
         let Ok(decision) = decide(ports, event, &order, &facts).await else {
             outcomes[*i] = Outcome::Retry;
+            handled.push((event, Handled::Retry));
             continue;
         };
+        handled.push((
+            event,
+            Handled::Applied(decision.order().map_or(order.state, |o| o.state)),
+        ));
         let processed = Some(Processed {
             consumer,
             event_id: &event.id,
@@ -182,17 +259,27 @@ where
         batch.extend(statements);
         published.extend(rows);
     }
-    if batch.is_empty() {
-        return outcomes;
-    }
-    match ports.sql().batch(batch).await {
+    let committed = if batch.is_empty() {
+        Ok(())
+    } else {
+        ports.sql().batch(batch).await
+    };
+    match committed {
         Ok(()) => {
             crate::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
+            for (event, handled) in handled.into_iter().rev() {
+                log_handled(ports, consumer, event, handled);
+            }
             outcomes
         }
         // Nothing of the batch was applied; let each message race alone.
         Err(StoreError::Conflict(_)) => one_by_one(ports, consumer, bodies, &reads, &mut decide).await,
-        Err(_) => vec![Outcome::Retry; bodies.len()],
+        Err(_) => {
+            for (_, event, _) in &events {
+                log_handled(ports, consumer, event, Handled::Retry);
+            }
+            vec![Outcome::Retry; bodies.len()]
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use worker::js_sys::{Math, Uint8Array};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     AbortController, Context, D1Database, Date, Delay, Env, Fetch, Headers, MessageBatch, MessageExt, Method,
-    QueueContentType, RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error, console_warn,
+    QueueContentType, RawMessage, RawMessageBuilder, Request, RequestInit, Response, console_error, console_log,
+    console_warn,
 };
 
 use crate::faults;
@@ -321,6 +322,12 @@ impl Ports for WorkerPorts {
 
     fn sql(&self) -> &D1Sql {
         &self.sql
+    }
+
+    /// To the Worker's log (`console.log`: Workers Logs, `wrangler tail`,
+    /// Logpush), one JSON object per line.
+    fn log(&self, line: &gasline_core::log::Line) {
+        console_log!("{}", line.render());
     }
 
     fn limiter(&self) -> &WorkerLimiter {
