@@ -165,6 +165,8 @@ fn stats_metrics_keys_and_sweep() {
         "gasline_station_holds{kind=\"ops\"} 0",
         "gasline_outbox_redeliveries 0",
         "gasline_dead_letters_24h 0",
+        "gasline_breaker_open{dependency=\"gis\"} 0",
+        "gasline_breaker_failures{dependency=\"gis\"} 0",
     ] {
         assert!(text.contains(line), "{line} in {text}");
     }

@@ -64,6 +64,22 @@ fn heavy_traffic_steers_matching_to_the_other_rider() {
     assert_eq!(requests.len(), 1, "one GIS call for all cells");
     assert_eq!(requests[0].timeout_ms, 150);
     assert!(requests[0].uri.to_string().contains(&west.cell()));
+    // The call carries the order's trace context, and is logged with it.
+    let sent = requests[0].headers["traceparent"].to_str().unwrap().to_owned();
+    let order = world.query(gasline_ports::sql!("SELECT traceparent FROM orders"));
+    assert_eq!(sent, order[0].text("traceparent").unwrap());
+    let logged = world
+        .system
+        .services
+        .log
+        .lines()
+        .into_iter()
+        .find(|l| l.contains(r#""msg":"outbound""#))
+        .expect("the GIS call is logged");
+    assert!(
+        logged.contains(&sent[3..35]) && logged.contains(r#""outcome":"ok""#),
+        "{logged}"
+    );
 }
 
 #[test]
@@ -103,8 +119,26 @@ fn a_failing_gis_opens_the_breaker_and_matching_goes_on() {
         3,
         "the breaker opened after three failures"
     );
+    let metric = |world: &World| {
+        let (code, text, _) = world.raw("GET", "/metrics", Some(&world.creds.ops), &[], Vec::new());
+        assert_eq!(code, 200);
+        String::from_utf8(text).unwrap()
+    };
+    assert!(metric(&world).contains("gasline_breaker_open{dependency=\"gis\"} 1"));
+    let failed = world.system.services.log.lines();
+    let failed: Vec<&String> = failed.iter().filter(|l| l.contains(r#""msg":"outbound""#)).collect();
+    assert_eq!(failed.len(), 3, "{failed:#?}");
+    assert!(
+        failed
+            .iter()
+            .all(|l| l.contains(r#""outcome":"no answer""#) && l.contains(r#""level":"warn""#))
+    );
     // After the open period, the GIS is tried again.
     world.system.run_for(31_000);
+    assert!(
+        metric(&world).contains("gasline_breaker_open{dependency=\"gis\"} 0"),
+        "half-open: calls may go out"
+    );
     assigned_rider(&world);
     assert_eq!(world.system.services.http.request_count(), 4);
 }

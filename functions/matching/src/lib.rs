@@ -119,17 +119,20 @@ impl MatchingFacts {
             (None, Some(id), _) => stations::candidate(ports.sql(), id).await?.into_iter().collect(),
             (None, None, _) => Vec::new(),
         };
-        Self::around(ports, stations, 1, config).await
+        Self::around(ports, stations, 1, config, &order.traceparent).await
     }
 
     /// The available riders nearest each of `stations` (enough for each of
     /// `orders` orders to take one, and [`SPARE_CANDIDATES`] more to rank),
     /// and traffic for all of them.
+    /// `traceparent`: the order's, or a batch's first order's (what the GIS
+    /// call, if any, is logged under).
     async fn around(
         ports: &impl Ports,
         stations: Vec<StationCandidate>,
         orders: usize,
         config: &Config,
+        traceparent: &str,
     ) -> Result<Self, StoreError> {
         let points: Vec<GeoPoint> = stations.iter().map(|s| s.location).collect();
         let fresh_since = ports.now() - config.rider_location_max_age_ms;
@@ -146,7 +149,7 @@ impl MatchingFacts {
             .map(|s| s.location)
             .chain(riders.iter().map(|r| r.location))
             .collect();
-        let traffic = traffic::traffic_map(ports, &points, config).await;
+        let traffic = traffic::traffic_map(ports, &points, config, traceparent).await;
         Ok(Self {
             stations,
             riders,
@@ -252,7 +255,10 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         }
     }
     // One more read: the riders around every station of the batch.
-    let mut facts = MatchingFacts::around(ports, stations, todo.len(), &config).await.ok()?;
+    let trace = todo.first().map_or("", |(_, event)| event.traceparent.as_str());
+    let mut facts = MatchingFacts::around(ports, stations, todo.len(), &config, trace)
+        .await
+        .ok()?;
 
     // Decide one after the other against the one view.
     let mut batch = Vec::new();

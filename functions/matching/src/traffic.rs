@@ -6,29 +6,23 @@
 //!
 //! GIS protocol: `GET {gis_url}?cells=c1,c2,…` answering
 //! `{"factors": {"c1": 1.4, …}}` (factor ≥ 1.0; missing cells fall back).
-//! The breaker state lives in the key-value store (`gis:failures`,
-//! `gis:open_until`); being eventually consistent there is fine for a
-//! breaker — at worst a few extra calls are tried.
+//! The breaker state lives in the key-value store (`gasline_store::gis`).
+//! Each call carries the trace context of the order (or batch) it is for
+//! and is logged with it (`msg: "outbound"`).
 
 use std::collections::HashMap;
 
-use gasline_core::breaker::Breaker;
 use gasline_core::config::Config;
+use gasline_core::event::is_valid_traceparent;
 use gasline_core::geo::GeoPoint;
+use gasline_core::log::{Level, Line};
 use gasline_core::matching::{plausible_traffic_factor, static_traffic_factor};
 use gasline_ports::{HttpClient, KvStore, Ports};
+use gasline_store::gis::{self, kv_number};
 use serde::Deserialize;
-
-const FAILURES_KEY: &str = "gis:failures";
-const OPEN_UNTIL_KEY: &str = "gis:open_until";
 
 fn cache_key(cell: &str) -> String {
     format!("traffic:{cell}")
-}
-
-async fn kv_number(ports: &impl Ports, key: &str) -> Option<f64> {
-    let bytes = ports.kv().get(key).await.ok()??;
-    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
 }
 
 #[derive(Deserialize)]
@@ -37,53 +31,55 @@ struct GisAnswer {
 }
 
 /// Asks the GIS for `cells`; `None` on any failure (timeout, status, body).
-async fn ask_gis(ports: &impl Ports, url: &str, cells: &[String], config: &Config) -> Option<HashMap<String, f64>> {
+/// The call carries `traceparent` and is logged with it.
+async fn ask_gis(
+    ports: &impl Ports,
+    url: &str,
+    cells: &[String],
+    config: &Config,
+    traceparent: &str,
+) -> Option<HashMap<String, f64>> {
+    let started = ports.now();
     let uri = format!("{url}?cells={}", cells.join(","));
-    let request = http::Request::get(uri)
-        .header("accept", "application/json")
-        .body(Vec::new())
-        .ok()?;
-    let response = ports.http().send(request, config.gis_timeout_ms).await.ok()?;
-    if !response.status().is_success() {
-        return None;
+    let mut request = http::Request::get(uri).header("accept", "application/json");
+    if is_valid_traceparent(traceparent) {
+        request = request.header("traceparent", traceparent);
     }
-    serde_json::from_slice::<GisAnswer>(response.body())
+    let request = request.body(Vec::new()).ok()?;
+    let sent = ports.http().send(request, config.gis_timeout_ms).await;
+    let status = sent.as_ref().ok().map(|r| r.status().as_u16());
+    let answer = sent
         .ok()
-        .map(|a| a.factors)
-}
-
-/// The breaker's state as the key-value store has it (eventually
-/// consistent: at worst a few extra calls are tried).
-async fn load_breaker(ports: &impl Ports) -> Breaker {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Breaker {
-        failures: kv_number(ports, FAILURES_KEY).await.map_or(0, |n| n.max(0.0) as u32),
-        open_until: kv_number(ports, OPEN_UNTIL_KEY).await.map(|n| n as i64),
+        .filter(|r| r.status().is_success())
+        .and_then(|r| serde_json::from_slice::<GisAnswer>(r.body()).ok())
+        .map(|a| a.factors);
+    let outcome = match (status, &answer) {
+        (None, _) => "no answer",
+        (Some(_), Some(_)) => "ok",
+        (Some(code), None) if (200..300).contains(&code) => "bad body",
+        (Some(_), None) => "bad status",
+    };
+    let level = if answer.is_some() { Level::Info } else { Level::Warn };
+    let mut line = Line::new(level, "matching", "outbound", ports.now(), traceparent)
+        .with("service", "gis")
+        .with("cells", cells.len())
+        .with("outcome", outcome)
+        .with("ms", (ports.now() - started).max(0));
+    if let Some(code) = status {
+        line = line.with("status", code);
     }
-}
-
-/// Records a GIS success or failure: the core's [`Breaker::after`], written back.
-async fn record(ports: &impl Ports, before: Breaker, ok: bool, config: &Config) {
-    let after = before.after(ok, ports.now(), config.gis_breaker());
-    let kv = ports.kv();
-    if after.open_until != before.open_until
-        && let Some(until) = after.open_until
-    {
-        let _ = kv.put(OPEN_UNTIL_KEY, until.to_string().as_bytes(), None).await;
-    }
-    if after.failures == 0 {
-        if before.failures != 0 {
-            let _ = kv.delete(FAILURES_KEY).await;
-        }
-    } else {
-        let _ = kv
-            .put(FAILURES_KEY, after.failures.to_string().as_bytes(), Some(600))
-            .await;
-    }
+    ports.log(&line);
+    answer
 }
 
 /// Traffic factors for the cells of `points`.
-pub async fn traffic_map(ports: &impl Ports, points: &[GeoPoint], config: &Config) -> HashMap<String, f64> {
+/// `traceparent`: what the call is for (sent to the GIS and logged).
+pub async fn traffic_map(
+    ports: &impl Ports,
+    points: &[GeoPoint],
+    config: &Config,
+    traceparent: &str,
+) -> HashMap<String, f64> {
     let fallback = static_traffic_factor(ports.now(), config);
     let mut cells: Vec<String> = points.iter().map(|p| p.cell()).collect();
     cells.sort();
@@ -103,10 +99,10 @@ pub async fn traffic_map(ports: &impl Ports, points: &[GeoPoint], config: &Confi
     }
     let gis_url = ports.variable("gis_url").await.filter(|u| !u.is_empty());
     if let (Some(url), false) = (gis_url, missing.is_empty()) {
-        let breaker = load_breaker(ports).await;
+        let breaker = gis::breaker(ports).await;
         if breaker.allows(ports.now()) {
-            let answer = ask_gis(ports, &url, &missing, config).await;
-            record(ports, breaker, answer.is_some(), config).await;
+            let answer = ask_gis(ports, &url, &missing, config, traceparent).await;
+            gis::record(ports, breaker, answer.is_some(), config).await;
             for (cell, factor) in answer.unwrap_or_default() {
                 if let (Some(f), true) = (plausible_traffic_factor(factor), missing.contains(&cell)) {
                     let ttl = Some(config.traffic_cache_ttl_s);

@@ -264,6 +264,20 @@ pub(crate) async fn metrics(request: &Request, ports: &impl Ports) -> Result<Res
          # TYPE gasline_dead_letters_24h gauge\ngasline_dead_letters_24h {}",
         gauges.dead_letters_recent
     );
+    // The GIS breaker, as matching keeps it (`gasline_store::gis`).
+    let gis = gasline_store::gis::breaker(ports).await;
+    let _ = writeln!(
+        out,
+        "# HELP gasline_breaker_open Whether an outside system's circuit breaker is open (calls held back, fallback used).\n\
+         # TYPE gasline_breaker_open gauge\ngasline_breaker_open{{dependency=\"gis\"}} {}",
+        u8::from(!gis.allows(ports.now()))
+    );
+    let _ = writeln!(
+        out,
+        "# HELP gasline_breaker_failures Consecutive failures its breaker has counted of an outside system.\n\
+         # TYPE gasline_breaker_failures gauge\ngasline_breaker_failures{{dependency=\"gis\"}} {}",
+        gis.failures
+    );
     let _ = writeln!(out, "# HELP gasline_sla_target_ms Service level target per step.");
     let _ = writeln!(out, "# TYPE gasline_sla_target_ms gauge");
     for (step, target) in STEPS {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod consume;
 pub mod desk;
 pub mod directory;
+pub mod gis;
 pub mod keys;
 pub mod migrations;
 pub mod order;
