@@ -8,7 +8,7 @@
 //   node console.test.mjs <healthy|faulty>
 //
 // healthy: sign in, take a phone order, see it reach waybill_signed,
-//          reassign it to a named rider;
+//          reassign it to a named rider, cancel it with a reason;
 // faulty:  (signing fails every message) take a phone order, see it fail
 //          as a dead letter, replay the dead letter.
 //
@@ -98,7 +98,8 @@ async function placePhoneOrder(page, name) {
   await page.fill('#order-form [name=quantity]', '1');
   await page.click('#order-form button[type=submit]');
   await page.waitForSelector('#message:text("taken")');
-  const id = await page.textContent('#tracked-id');
+  const id = (await page.textContent('#message')).match(/^Order (\S+) taken/)[1];
+  await page.waitForSelector(`#tracked-id:text("${id}")`);
   check(/^[A-Za-z0-9_-]+$/.test(id), `the phone order was taken: ${id}`);
   return id;
 }
@@ -133,6 +134,21 @@ async function healthy(page) {
   await until(page, `the order's timeline to show ${to}`, () =>
     page.locator(`#tracked-timeline li:text("${to}")`).count(), 15_000);
   await shot(page, '4-reassigned');
+
+  // Cancel it from the page: a reason is required and recorded.
+  await page.locator(`#orders tr[data-order="${id}"] button.cancel`).click();
+  const cancelForm = page.locator('#orders tr.form-row');
+  await cancelForm.locator('button.confirm-cancel').click();
+  await page.waitForSelector('#message:text("needs a reason")');
+  await cancelForm.locator('input.cancel-reason').fill('客户电话取消');
+  await cancelForm.locator('button.confirm-cancel').click();
+  await page.waitForSelector(`#message:text("${id} cancelled")`, { timeout: 10_000 });
+  const cancelled = await api('GET', `/v1/orders/${id}`);
+  check(cancelled.body.state === 'cancelled' &&
+    cancelled.body.timeline.some((t) => t.state === 'cancelled' && (t.by || '').startsWith('ops:')),
+  `the order was cancelled by the desk (${cancelled.body.state})`);
+  check(await page.locator(`#orders tr[data-order="${id}"]`).count() === 0, 'it left the live orders');
+  await shot(page, '5-cancelled');
 }
 
 async function faulty(page) {

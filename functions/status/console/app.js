@@ -26,7 +26,8 @@
   let tracked = null;
   /** Riders available now, for the reassign menus. */
   let availableRiders = [];
-  /** Forms the operator has open: refreshing must not throw them away. */
+  /** Forms the operator has open. While one is, a refresh leaves the
+   * order tables alone, so a choice being made is not thrown away. */
   const openForms = new Set();
 
   class ApiError extends Error {
@@ -156,7 +157,7 @@
       for (const other of [...openForms]) if (other.startsWith(`${key}:`)) openForms.delete(other);
       openForms.add(form);
     }
-    renderTables();
+    renderOrderTables();
   }
 
   function actionForm(key, order, columns) {
@@ -170,6 +171,7 @@
         try {
           const result = await api('POST', `/v1/ops/orders/${encodeURIComponent(order.id)}/reassign`, body);
           openForms.delete(`${key}:reassign`);
+          renderOrderTables();
           say(`Order ${order.id} reassigned ${select.value ? `to ${select.value}` : 'to matching'}: now ${result.state}.`);
           await refresh();
         } catch (error) {
@@ -189,6 +191,7 @@
         try {
           const result = await api('POST', `/v1/orders/${encodeURIComponent(order.id)}/cancel`, { reason: reason.value.trim() });
           openForms.delete(`${key}:cancel`);
+          renderOrderTables();
           say(`Order ${order.id} cancelled: now ${result.state}.`);
           await refresh();
         } catch (error) {
@@ -203,7 +206,7 @@
 
   let latest = { attention: [], orders: [], deadLetters: [] };
 
-  function renderTables() {
+  function renderOrderTables() {
     const attentionRows = latest.attention.flatMap((item) => {
       const o = item.order;
       const key = `attention:${item.why}`;
@@ -221,7 +224,9 @@
         actions(o, 'orders')),
       actionForm(`orders:${o.id}`, o, 7)].filter(Boolean));
     fill($('orders'), orderRows, 7, 'no live orders');
+  }
 
+  function renderDeadLetters() {
     const letterRows = latest.deadLetters.map((d) => el('tr', { 'data-event': d.event_id, 'data-order': d.order_id },
       el('td', {}, el('code', {}, d.event_id)), el('td', {}, d.topic), el('td', {}, el('code', {}, d.order_id)),
       el('td', {}, d.order_state || '–'), el('td', {}, d.deliveries), el('td', {}, clock(d.dead_at)),
@@ -341,7 +346,8 @@
       latest = { attention: attention.items, orders: orders.orders, deadLetters: deadLetters.dead_letters };
       renderStates(window24h.orders_by_state);
       renderServiceLevels(today.steps);
-      renderTables();
+      if (openForms.size === 0) renderOrderTables();
+      renderDeadLetters();
       renderStations(stations);
       renderMap(stations, riders, orders.orders);
       await refreshTracked();
@@ -382,6 +388,10 @@
     try {
       const placed = await api('POST', '/v1/orders', body, { 'Idempotency-Key': idempotencyKey() });
       tracked = placed.id;
+      $('tracked').hidden = false;
+      $('tracked-id').textContent = placed.id;
+      $('tracked-state').textContent = placed.state;
+      $('tracked-timeline').replaceChildren();
       say(`Order ${placed.id} taken: ${placed.state}.`);
       await refresh();
     } catch (error) {
@@ -408,7 +418,13 @@
   async function signIn(event) {
     event.preventDefault();
     const candidate = $('token').value.trim();
-    const response = await fetch('/v1/stats', { headers: { Authorization: `Bearer ${candidate}` } });
+    let response;
+    try {
+      response = await fetch('/v1/stats', { headers: { Authorization: `Bearer ${candidate}` } });
+    } catch (error) {
+      $('signin-error').textContent = `The deployment did not answer (${error.message}); try again.`;
+      return;
+    }
     if (!response.ok) {
       $('signin-error').textContent = response.status === 401 || response.status === 403
         ? 'That is not an ops token of this deployment.'
