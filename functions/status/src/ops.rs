@@ -152,7 +152,9 @@ pub(crate) async fn migrate_route(request: &Request, ports: &impl Ports) -> Resu
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `GET /v1/stats`: SLA compliance per step over the last 24 hours.
+/// `GET /v1/stats?since=`: SLA compliance per step over the orders
+/// received since `since` (at most, and by default, the last 24 hours),
+/// and orders per state.
 pub(crate) async fn stats(request: &Request, ports: &impl Ports) -> Result<Response, Problem> {
     authenticate(ports, request, &[Role::Ops]).await?;
     let window: StatsWindow = read_query(request)?;
@@ -170,7 +172,7 @@ pub(crate) async fn stats(request: &Request, ports: &impl Ports) -> Result<Respo
         .map_err(|_| Problem::unavailable())?;
     let body = serde_json::json!({
         "since": since,
-        "window_ms": ports.now() - since,
+        "window_ms": (ports.now() - since).max(0),
         "orders_in_window": reached.len(),
         "steps": sla::report(&reached),
         "orders_by_state": by_state.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
