@@ -32,7 +32,8 @@ pub enum Tool {
     RustTarget(&'static str),
     /// A rustup component of the active toolchain, e.g. `clippy`.
     RustComponent(&'static str),
-    /// A program on `PATH` that comes from a Debian package.
+    /// A program on `PATH` that comes from a Debian package (or, given as
+    /// an absolute path, a file it installs: a font has no program).
     DebianPackage {
         program: &'static str,
         package: &'static str,
@@ -144,6 +145,13 @@ pub const PROMTOOL: Tool = Tool::DebianPackage {
 pub const CHROMIUM: Tool = Tool::DebianPackage {
     program: "chromium",
     package: "chromium",
+};
+
+/// A font with Chinese glyphs, so that the console's screenshots show the
+/// stations' and riders' names (Debian's Chromium brings none).
+pub const CJK_FONT: Tool = Tool::DebianPackage {
+    program: "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    package: "fonts-wqy-zenhei",
 };
 
 /// Runs npm (with the system's Node); the Node that runs the workers' tools
@@ -268,13 +276,22 @@ pub fn rust_components(components: &[&str]) -> Result<()> {
     Cmd::new("rustup").args(["component", "add"]).args(&missing).run()
 }
 
+/// A program on `PATH`, or a file given by its absolute path.
+fn installed(program: &str) -> Option<std::path::PathBuf> {
+    if program.starts_with('/') {
+        let path = std::path::PathBuf::from(program);
+        return path.is_file().then_some(path);
+    }
+    find_program(program)
+}
+
 /// Makes sure each `(program, package)` program is on `PATH`, installing the
 /// Debian packages of the missing ones with apt-get (only as root; otherwise
 /// says what to install).
 pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
     let mut missing = Vec::new();
     for &(program, package) in wanted {
-        match find_program(program) {
+        match installed(program) {
             Some(path) => eprintln!("  present  {program} ({})", path.display()),
             None => {
                 eprintln!("  missing  {program} (Debian package {package})");
@@ -302,7 +319,7 @@ pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
         .no_stdin()
         .run()?;
     for (program, package) in wanted {
-        if find_program(program).is_none() {
+        if installed(program).is_none() {
             bail!("installed the Debian package `{package}` but `{program}` is still not on PATH");
         }
     }

@@ -131,6 +131,7 @@ const E2E_WORKERS_TOOLS: &[Tool] = &[
     OPENSSL,
     ensure::SCHEMATHESIS,
     ensure::CHROMIUM,
+    ensure::CJK_FONT,
 ];
 
 /// The command line of `cargo xtask test`.
