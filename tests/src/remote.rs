@@ -76,6 +76,12 @@ impl Remote {
     }
 
     /// Places an order; returns its id.
+    /// A `GET` whose answer is text (`/metrics`): status and body.
+    pub fn text(&self, path: &str, token: &str) -> Result<(u16, String), String> {
+        let reply = self.client.get(path, token).map_err(|e| format!("{e:#}"))?;
+        Ok((reply.status, reply.text()))
+    }
+
     pub fn place(&self, body: &OrderBody, key: &str) -> Result<String, String> {
         self.client
             .place(self.app(), key, &body.to_string())
@@ -269,6 +275,10 @@ pub fn healthy() -> Vec<Scenario> {
             run: health,
         },
         Scenario {
+            name: "/metrics counts requests per route across the runtime's instances",
+            run: requests_counted_per_route,
+        },
+        Scenario {
             name: "a station and a rider provisioned through the API serve an order, a suspended station none",
             run: provisioned_world_serves,
         },
@@ -426,6 +436,38 @@ fn health(cx: &Context<'_>) -> Result<(), String> {
             && body["queue"]["status"] == "ok",
         format!("/readyz answered {status}: {body}"),
     )
+}
+
+/// The value of the series `name` (with its labels) in a Prometheus text.
+fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// `/metrics` counts requests per route, whichever instance served them
+/// (Workers: each isolate adds its counts to D1 every ten seconds; Spin:
+/// each request at once, in Redis). Orders are placed until intake's
+/// counts show there, for at most 40 s.
+fn requests_counted_per_route(cx: &Context<'_>) -> Result<(), String> {
+    const PLACED: &str = r#"gasline_http_requests_total{method="POST",route="/v1/orders",class="2xx"}"#;
+    const TIMED: &str = r#"gasline_http_request_duration_ms_count{method="POST",route="/v1/orders"}"#;
+    let r = cx.remote;
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        r.place(&OrderBody::new().item("YSP35.5", 1), &unique("e2e-counted"))?;
+        let (status, text) = r.text("/metrics", r.ops())?;
+        expect(status == 200, format!("/metrics answered {status}"))?;
+        if let (Some(placed), Some(timed)) = (series(&text, PLACED), series(&text, TIMED))
+            && placed >= 1.0
+            && timed >= placed
+        {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("intake's requests never showed in /metrics:\n{text}"));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }
 
 /// Scenarios for a runtime started with the test-only faults (the

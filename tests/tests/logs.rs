@@ -112,3 +112,54 @@ fn a_request_without_a_traceparent_gets_one_and_its_order_keeps_it() {
         .expect("the refusal's line");
     assert_eq!((&refused["level"], &refused["status"]), (&"warn".into(), &404.into()));
 }
+
+/// `/metrics` counts requests per route (pattern, not path), status class
+/// and latency.
+#[test]
+fn metrics_count_requests_per_route_and_class() {
+    let world = World::demo(93, 2);
+    world.place_order(&OrderBody::new().item("YSP35.5", 1).to_string());
+    for _ in 0..2 {
+        assert_eq!(
+            world
+                .request("GET", "/v1/orders/nope", Some(&world.creds.app), &[], "")
+                .0,
+            404
+        );
+    }
+    let (code, text, _) = world.raw("GET", "/metrics", Some(&world.creds.ops), &[], Vec::new());
+    assert_eq!(code, 200);
+    let text = String::from_utf8(text).unwrap();
+    for line in [
+        r#"gasline_http_requests_total{method="POST",route="/v1/orders",class="2xx"} 1"#,
+        r#"gasline_http_requests_total{method="GET",route="/v1/orders/{id}",class="4xx"} 2"#,
+        r#"gasline_http_request_duration_ms_count{method="GET",route="/v1/orders/{id}"} 2"#,
+        r#"gasline_http_request_duration_ms_bucket{method="GET",route="/v1/orders/{id}",le="+Inf"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
+
+/// Where Workers keeps the counts (`request_counts`, migration 0009): each
+/// batch adds to what is there.
+#[test]
+fn counts_added_to_sql_add_up() {
+    use gasline_core::route_stats::{RouteKey, Tally, merge};
+    use gasline_ports::SqlStore as _;
+    let sql = gasline_native::SqliteStore::memory().unwrap();
+    sql.migrate().unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    merge(&mut counts, RouteKey::new("POST", "/v1/orders", 202), &Tally::one(12));
+    merge(
+        &mut counts,
+        RouteKey::new("POST", "/v1/orders", 503),
+        &Tally::one(20_000),
+    );
+    futures::executor::block_on(sql.batch(gasline_store::route_counts::add(&counts))).unwrap();
+    futures::executor::block_on(sql.batch(gasline_store::route_counts::add(&counts))).unwrap();
+    let totals = futures::executor::block_on(gasline_store::route_counts::totals(&sql)).unwrap();
+    let ok = &totals[&RouteKey::new("POST", "/v1/orders", 202)];
+    assert_eq!((ok.count, ok.sum_ms, ok.buckets[1]), (2, 24, 2));
+    let failed = &totals[&RouteKey::new("POST", "/v1/orders", 500)];
+    assert_eq!((failed.count, failed.buckets.iter().sum::<u64>()), (2, 0));
+}

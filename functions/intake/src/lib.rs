@@ -67,7 +67,7 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
         _ => Ok(misdirected(&call)),
     };
     let response = call.finish(respond(result));
-    log.finish(ports, &response);
+    log.finish(ports, &response).await;
     response
 }
 

@@ -87,6 +87,6 @@ pub async fn handle(call: Call, ports: &impl Ports) -> Response {
         E::PlaceOrder | E::CancelOrder => Ok(misdirected(&call)),
     };
     let response = call.finish(respond(result));
-    log.finish(ports, &response);
+    log.finish(ports, &response).await;
     response
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use gasline_core::sla::{self, STEPS};
 use gasline_http::{Problem, Request, Response, authenticate, json, read_query};
-use gasline_ports::{Ports, Publisher as _};
+use gasline_ports::{Ports, Publisher as _, RouteCounters as _};
 use gasline_store::tokens::Role;
 use gasline_store::{order, outbox};
 use http::{HeaderValue, StatusCode, header};
@@ -266,6 +266,9 @@ pub(crate) async fn metrics(request: &Request, ports: &impl Ports) -> Result<Res
          # TYPE gasline_dead_letters_24h gauge\ngasline_dead_letters_24h {}",
         gauges.dead_letters_recent
     );
+    // Requests per route: rate, errors, latency (`RouteCounters`).
+    let requests = ports.counters().totals().await.map_err(unavailable)?;
+    gasline_core::route_stats::render(&requests, &mut out);
     // The GIS breaker, as matching keeps it (`gasline_store::gis`).
     let gis = gasline_store::gis::breaker(ports).await;
     let _ = writeln!(

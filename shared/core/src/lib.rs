@@ -35,6 +35,7 @@ pub mod limit;
 pub mod log;
 pub mod matching;
 pub mod order;
+pub mod route_stats;
 pub mod signature;
 pub mod sla;
 pub mod state;

@@ -6,7 +6,7 @@
 use gasline_core::Millis;
 use gasline_core::event::{is_valid_traceparent, new_traceparent};
 use gasline_core::log::{Level, Line};
-use gasline_ports::Ports;
+use gasline_ports::{Ports, RouteCounters as _, RouteKey, Tally};
 
 use crate::{Call, Function, Response};
 
@@ -49,11 +49,17 @@ impl RequestLog {
         &self.traceparent
     }
 
-    /// Writes the line: route (its pattern, not the path), the `{id}`,
-    /// status and milliseconds taken. A 5xx is an error, a 4xx a warning.
-    pub fn finish(self, ports: &impl Ports, response: &Response) {
+    /// Writes the line — route (its pattern, not the path), the `{id}`,
+    /// status and milliseconds taken; a 5xx is an error, a 4xx a warning —
+    /// and counts the request for `/metrics` (`RouteCounters`).
+    pub async fn finish(self, ports: &impl Ports, response: &Response) {
         let now = ports.now();
         let status = response.status();
+        let ms = (now - self.started).max(0);
+        ports
+            .counters()
+            .add(RouteKey::new(&self.method, self.route, status.as_u16()), Tally::one(ms))
+            .await;
         let level = if status.is_server_error() {
             Level::Error
         } else if status.is_client_error() {
@@ -65,7 +71,7 @@ impl RequestLog {
             .with("method", self.method)
             .with("route", self.route)
             .with("status", status.as_u16())
-            .with("ms", (now - self.started).max(0));
+            .with("ms", ms);
         if !self.id.is_empty() {
             line = line.with("id", self.id);
         }

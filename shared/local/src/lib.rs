@@ -102,6 +102,7 @@ impl System {
             variables: NativeVariables::new(),
             limiter: gasline_native::MemoryLimiter::new(clock.clone()),
             log: gasline_native::MemoryLog::default(),
+            counters: gasline_native::MemoryCounters::default(),
             clock,
         };
         Self::from_services(services)

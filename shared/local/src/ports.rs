@@ -86,9 +86,14 @@ impl<'a> Ports for LocalPorts<'a> {
     type Queue = FaultyQueue;
     type Http = ScriptedHttp;
     type Limiter = gasline_native::MemoryLimiter;
+    type Counters = gasline_native::MemoryCounters;
 
     fn sql(&self) -> &InterleavedSql<'a> {
         &self.sql
+    }
+
+    fn counters(&self) -> &gasline_native::MemoryCounters {
+        &self.services.counters
     }
 
     fn limiter(&self) -> &gasline_native::MemoryLimiter {

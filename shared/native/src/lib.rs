@@ -23,6 +23,7 @@
 //! be shared between the publishing side and the driver of a simulation.
 
 pub mod clock;
+pub mod counters;
 pub mod http_client;
 pub mod ids;
 pub mod kv;
@@ -35,6 +36,7 @@ pub mod sqlite;
 pub mod variables;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use counters::MemoryCounters;
 pub use http_client::{HttpResult, RecordedRequest, ScriptedHttp, json_response};
 pub use ids::SeededIds;
 pub use kv::MemoryKv;

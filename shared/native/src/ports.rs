@@ -5,6 +5,7 @@
 use gasline_ports::Ports;
 
 use crate::clock::{Clock, ManualClock};
+use crate::counters::MemoryCounters;
 use crate::http_client::ScriptedHttp;
 use crate::ids::SeededIds;
 use crate::kv::MemoryKv;
@@ -36,6 +37,8 @@ pub struct NativePorts<'a> {
     pub limiter: &'a MemoryLimiter,
     /// Where log lines go.
     pub log: &'a MemoryLog,
+    /// Requests counted per route.
+    pub counters: &'a MemoryCounters,
 }
 
 impl Ports for NativePorts<'_> {
@@ -44,9 +47,14 @@ impl Ports for NativePorts<'_> {
     type Queue = FaultyQueue;
     type Http = ScriptedHttp;
     type Limiter = MemoryLimiter;
+    type Counters = MemoryCounters;
 
     fn sql(&self) -> &SqliteStore {
         self.sql
+    }
+
+    fn counters(&self) -> &MemoryCounters {
+        self.counters
     }
 
     fn limiter(&self) -> &MemoryLimiter {
@@ -110,6 +118,8 @@ pub struct NativeServices {
     pub limiter: MemoryLimiter,
     /// The log lines written.
     pub log: MemoryLog,
+    /// Requests counted per route.
+    pub counters: MemoryCounters,
 }
 
 impl NativeServices {
@@ -137,6 +147,7 @@ impl NativeServices {
             variables: NativeVariables::new(),
             limiter: MemoryLimiter::new(clock.clone()),
             log: MemoryLog::default(),
+            counters: MemoryCounters::default(),
             clock,
         }
     }
@@ -164,6 +175,7 @@ impl NativeServices {
             variables: &self.variables,
             limiter: &self.limiter,
             log: &self.log,
+            counters: &self.counters,
         }
     }
 }

@@ -273,6 +273,20 @@ pub trait RateLimiter {
 
 pub use gasline_core::limit::{Rate, Taken};
 
+/// Requests counted per route (`gasline_core::route_stats`), for
+/// `/metrics`: totals across every instance of the deployment, as far as
+/// the platform's store has them (Workers: each isolate's counts reach D1
+/// within seconds; Spin: Redis, at once).
+pub trait RouteCounters {
+    /// Counts one answered request. Never fails the request: a count that
+    /// cannot be kept is lost.
+    async fn add(&self, key: RouteKey, tally: Tally);
+    /// The totals so far.
+    async fn totals(&self) -> Result<std::collections::BTreeMap<RouteKey, Tally>, StoreError>;
+}
+
+pub use gasline_core::route_stats::{RouteKey, Tally};
+
 /// Everything a handler may use. One implementation per platform.
 pub trait Ports {
     type Sql: SqlStore;
@@ -280,8 +294,10 @@ pub trait Ports {
     type Queue: Publisher;
     type Http: HttpClient;
     type Limiter: RateLimiter;
+    type Counters: RouteCounters;
 
     fn sql(&self) -> &Self::Sql;
+    fn counters(&self) -> &Self::Counters;
     fn kv(&self) -> &Self::Kv;
     fn limiter(&self) -> &Self::Limiter;
     fn queue(&self) -> &Self::Queue;

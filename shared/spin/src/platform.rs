@@ -1,12 +1,14 @@
 //! The ports over Spin's host interfaces, and the entrypoint glue.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::{Either, select};
 use gasline_core::event::Consumer;
+use gasline_core::route_stats::{from_stored, merge, stored_name};
 use gasline_ports::{
-    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Rate, RateLimiter, Row, SqlStore,
-    Statement, StoreError, Taken, Value,
+    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Rate, RateLimiter, RouteCounters,
+    RouteKey, Row, SqlStore, Statement, StoreError, Taken, Tally, Value,
 };
 use gasline_store::consume::Outcome;
 use spin_sdk::http::body::IncomingBodyExt as _;
@@ -257,6 +259,71 @@ impl RateLimiter for SpinLimiter {
     }
 }
 
+/// Route counters on Spin, in Redis: a Spin instance serves one request,
+/// so there is nothing to gather in memory. Each request adds itself with
+/// one `EVAL` (`counters/add.lua`: a hash per method, route and class,
+/// listed in one set); `/metrics` reads them all with one more
+/// (`counters/totals.lua`).
+pub struct SpinCounters {
+    address: Option<String>,
+}
+
+const COUNTS_SET: &str = "gasline:requests";
+const ADD_SCRIPT: &str = include_str!("counters/add.lua");
+const TOTALS_SCRIPT: &str = include_str!("counters/totals.lua");
+
+impl RouteCounters for SpinCounters {
+    async fn add(&self, key: RouteKey, tally: Tally) {
+        let Ok(connection) = open_redis(self.address.as_deref()).await else {
+            return;
+        };
+        let bucket = tally.buckets.iter().position(|n| *n > 0).map_or(-1, |i| i as i64);
+        let hash = format!("{COUNTS_SET}:{}", stored_name(&key));
+        let arguments = [
+            redis::RedisParameter::Binary(ADD_SCRIPT.as_bytes().to_vec()),
+            redis::RedisParameter::Int64(2),
+            redis::RedisParameter::Binary(hash.into_bytes()),
+            redis::RedisParameter::Binary(COUNTS_SET.as_bytes().to_vec()),
+            redis::RedisParameter::Int64(i64::try_from(tally.sum_ms).unwrap_or(i64::MAX)),
+            redis::RedisParameter::Int64(bucket),
+        ];
+        let _ = connection.execute("EVAL", arguments).await;
+    }
+
+    async fn totals(&self) -> Result<BTreeMap<RouteKey, Tally>, StoreError> {
+        let unavailable = |e: String| StoreError::Unavailable(format!("route counters: {e}"));
+        let connection = open_redis(self.address.as_deref()).await.map_err(unavailable)?;
+        let arguments = [
+            redis::RedisParameter::Binary(TOTALS_SCRIPT.as_bytes().to_vec()),
+            redis::RedisParameter::Int64(1),
+            redis::RedisParameter::Binary(COUNTS_SET.as_bytes().to_vec()),
+        ];
+        let answer = connection
+            .execute("EVAL", arguments)
+            .await
+            .map_err(|e| unavailable(format!("{e:?}")))?;
+        let mut totals = BTreeMap::new();
+        let prefix = format!("{COUNTS_SET}:");
+        for entry in answer.chunks(12) {
+            let [redis::RedisResult::Binary(name), numbers @ ..] = entry else {
+                return Err(StoreError::Backend(format!("route counters answered {entry:?}")));
+            };
+            let numbers: Vec<u64> = numbers
+                .iter()
+                .map(|n| match n {
+                    redis::RedisResult::Int64(n) => u64::try_from(*n).unwrap_or(0),
+                    _ => 0,
+                })
+                .collect();
+            let name = String::from_utf8_lossy(name);
+            if let Some((key, tally)) = from_stored(name.strip_prefix(&prefix).unwrap_or_default(), &numbers) {
+                merge(&mut totals, key, &tally);
+            }
+        }
+        Ok(totals)
+    }
+}
+
 /// Everything a handler may use, over one Spin component instance.
 pub struct SpinPorts {
     sql: SpinSql,
@@ -264,6 +331,7 @@ pub struct SpinPorts {
     queue: SpinRedis,
     http: SpinHttp,
     limiter: SpinLimiter,
+    counters: SpinCounters,
 }
 
 impl SpinPorts {
@@ -287,6 +355,9 @@ impl SpinPorts {
             limiter: SpinLimiter {
                 address: address.clone(),
             },
+            counters: SpinCounters {
+                address: address.clone(),
+            },
             queue: SpinRedis {
                 address,
                 faults: Faults::read().await,
@@ -302,9 +373,14 @@ impl Ports for SpinPorts {
     type Queue = SpinRedis;
     type Http = SpinHttp;
     type Limiter = SpinLimiter;
+    type Counters = SpinCounters;
 
     fn sql(&self) -> &SpinSql {
         &self.sql
+    }
+
+    fn counters(&self) -> &SpinCounters {
+        &self.counters
     }
 
     /// To stdout, which Spin keeps per component (`.spin/logs/`, or the

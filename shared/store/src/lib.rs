@@ -17,6 +17,7 @@ pub mod order;
 pub mod outbox;
 pub mod purge;
 pub mod riders;
+pub mod route_counts;
 pub mod stations;
 pub mod sweep;
 pub mod tokens;

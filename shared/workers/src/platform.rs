@@ -1,15 +1,18 @@
 //! The ports over a Worker's bindings, and the entrypoint glue.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::{Either, join_all, select};
 use gasline_core::event::EventType;
+use gasline_core::route_stats::merge;
 use gasline_ports::{
-    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, Row, SqlStore, Statement, StoreError,
-    Value,
+    HttpClient, HttpError, KvStore, Message, Ports, PublishError, Publisher, RouteCounters, RouteKey, Row, SqlStore,
+    Statement, StoreError, Tally, Value,
 };
 use gasline_store::consume::Outcome;
+use gasline_store::route_counts;
 use worker::js_sys::{Math, Uint8Array};
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -281,10 +284,58 @@ impl HttpClient for WorkerHttp {
     }
 }
 
+/// How often an isolate adds the requests it counted to D1.
+const COUNTS_FLUSH_MS: u64 = 10_000;
+
+thread_local! {
+    /// This isolate's counts not yet in D1, and when it last added some
+    /// (0: never, so an isolate's first request is added at once).
+    static PENDING_COUNTS: RefCell<(u64, BTreeMap<RouteKey, Tally>)> = const { RefCell::new((0, BTreeMap::new())) };
+}
+
+/// Route counters on Workers. An isolate serves many requests, one at a
+/// time, so it counts them in memory and adds them to D1
+/// (`gasline_store::route_counts`) at most every [`COUNTS_FLUSH_MS`], in
+/// the request that finds the interval over: one write per isolate per
+/// interval, not per request. Counts of an isolate evicted in between, or
+/// whose write fails twice, are lost (at most an interval's worth).
+pub struct WorkerCounters(D1Sql);
+
+impl RouteCounters for WorkerCounters {
+    async fn add(&self, key: RouteKey, tally: Tally) {
+        let now = Date::now().as_millis();
+        let due = PENDING_COUNTS.with(|pending| {
+            let mut pending = pending.borrow_mut();
+            merge(&mut pending.1, key, &tally);
+            (now.saturating_sub(pending.0) >= COUNTS_FLUSH_MS).then(|| {
+                pending.0 = now;
+                std::mem::take(&mut pending.1)
+            })
+        });
+        let Some(counts) = due else {
+            return;
+        };
+        if self.0.batch(route_counts::add(&counts)).await.is_err() {
+            // Kept for the next interval.
+            PENDING_COUNTS.with(|pending| {
+                let mut pending = pending.borrow_mut();
+                for (key, tally) in counts {
+                    merge(&mut pending.1, key, &tally);
+                }
+            });
+        }
+    }
+
+    async fn totals(&self) -> Result<BTreeMap<RouteKey, Tally>, StoreError> {
+        route_counts::totals(&self.0).await
+    }
+}
+
 /// Everything a handler may use, over one Worker's `Env`.
 pub struct WorkerPorts {
     env: Env,
     sql: D1Sql,
+    counters: WorkerCounters,
     kv: WorkerKv,
     queue: WorkerQueues,
     http: WorkerHttp,
@@ -296,6 +347,7 @@ impl WorkerPorts {
     pub fn new(env: Env) -> worker::Result<Self> {
         Ok(Self {
             sql: D1Sql(env.d1("DB")?, faults::SqlOutage::read(&env)),
+            counters: WorkerCounters(D1Sql(env.d1("DB")?, faults::SqlOutage::read(&env))),
             kv: WorkerKv(env.kv("KV")?),
             queue: WorkerQueues::direct(env.clone()),
             http: WorkerHttp,
@@ -319,9 +371,14 @@ impl Ports for WorkerPorts {
     type Queue = WorkerQueues;
     type Http = WorkerHttp;
     type Limiter = WorkerLimiter;
+    type Counters = WorkerCounters;
 
     fn sql(&self) -> &D1Sql {
         &self.sql
+    }
+
+    fn counters(&self) -> &WorkerCounters {
+        &self.counters
     }
 
     /// To the Worker's log (`console.log`: Workers Logs, `wrangler tail`,
