@@ -26,7 +26,7 @@ use gasline_core::matching::{RiderCandidate, StationCandidate, static_traffic_fa
 use gasline_core::order::{Decision, Facts, Input, Order, Stamp, decide, update_facts};
 use gasline_core::state::OrderState;
 use gasline_ports::{Ports, Row, SqlStore, Statement, StoreError};
-use gasline_store::consume::{self, Outcome};
+use gasline_store::consume::{self, Handled, Outcome};
 use gasline_store::order::{self, Processed};
 use gasline_store::{riders, stations};
 
@@ -273,7 +273,10 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         let before = orders.get(event.order_id.as_str())?.clone();
         let decision = facts.decide(ports, &before, event, &config);
         update_facts(&before, &decision, &mut facts.stations, &mut facts.riders);
-        applied.push((event, decision.order().map_or(before.state, |o| o.state)));
+        applied.push((
+            event,
+            Handled::Applied(decision.order().map_or(before.state, |o| o.state)),
+        ));
         if let Some(after) = decision.order() {
             orders.insert(after.id.to_string(), after.clone());
         }
@@ -285,23 +288,19 @@ async fn decide_batch(bodies: &[Vec<u8>], ports: &impl Ports) -> Option<Vec<Outc
         batch.extend(statements);
         published.extend(rows);
     }
-    let log = |event: &Envelope, outcome: &str, state: Option<OrderState>| {
-        consume::log_event(ports, Consumer::Matching, event, outcome, state);
-    };
+    let log = |event: &Envelope, handled: Handled| consume::log_event(ports, Consumer::Matching, event, handled);
     if !batch.is_empty() {
         match ports.sql().batch(batch).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return None,
             Err(_) => {
-                events.iter().for_each(|(_, event)| log(event, "retry", None));
+                events.iter().for_each(|(_, event)| log(event, Handled::Retry));
                 return Some(vec![Outcome::Retry; bodies.len()]);
             }
         }
         gasline_store::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
     }
-    skipped.into_iter().for_each(|event| log(event, "skipped", None));
-    applied
-        .into_iter()
-        .for_each(|(event, state)| log(event, "applied", Some(state)));
+    skipped.into_iter().for_each(|event| log(event, Handled::Skipped));
+    applied.into_iter().for_each(|(event, handled)| log(event, handled));
     Some(outcomes)
 }

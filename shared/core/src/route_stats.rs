@@ -71,6 +71,24 @@ impl Tally {
         tally
     }
 
+    /// A tally as a store keeps it: `count`, `sum_ms`, then every bucket
+    /// in order (`None` for any other length).
+    pub fn from_stored(numbers: &[u64]) -> Option<Self> {
+        let [count, sum_ms, buckets @ ..] = numbers else {
+            return None;
+        };
+        let mut tally = Self {
+            count: *count,
+            sum_ms: *sum_ms,
+            ..Self::default()
+        };
+        if buckets.len() != tally.buckets.len() {
+            return None;
+        }
+        tally.buckets.copy_from_slice(buckets);
+        Some(tally)
+    }
+
     pub fn add(&mut self, other: &Tally) {
         self.count += other.count;
         self.sum_ms += other.sum_ms;
@@ -95,18 +113,10 @@ pub fn stored_name(key: &RouteKey) -> String {
 pub fn from_stored(name: &str, numbers: &[u64]) -> Option<(RouteKey, Tally)> {
     let mut parts = name.split(' ');
     let (method, route, class) = (parts.next()?, parts.next()?, class_named(parts.next()?)?);
-    let [count, sum_ms, buckets @ ..] = numbers else {
-        return None;
-    };
-    let mut tally = Tally {
-        count: *count,
-        sum_ms: *sum_ms,
-        ..Tally::default()
-    };
-    if buckets.len() != tally.buckets.len() || parts.next().is_some() {
+    if parts.next().is_some() {
         return None;
     }
-    tally.buckets.copy_from_slice(buckets);
+    let tally = Tally::from_stored(numbers)?;
     let key = RouteKey {
         method: method.to_owned(),
         route: route.to_owned(),

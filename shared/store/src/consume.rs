@@ -26,7 +26,7 @@ pub enum Outcome {
 
 /// How one event ended, for its log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Handled {
+pub enum Handled {
     /// Decided and committed; the order's state after it.
     Applied(OrderState),
     /// Nothing to do: a repeat, or no such order.
@@ -47,26 +47,22 @@ impl Handled {
 /// The log line of an event a consumer finished with (`gasline_core::log`):
 /// its topic, ids, how it ended and the order's state after it, under the
 /// order's trace id.
-pub fn log_event(ports: &impl Ports, consumer: Consumer, event: &Envelope, outcome: &str, state: Option<OrderState>) {
-    let level = if outcome == "retry" { Level::Warn } else { Level::Info };
+pub fn log_event(ports: &impl Ports, consumer: Consumer, event: &Envelope, handled: Handled) {
+    let (level, outcome) = match handled {
+        Handled::Applied(_) => (Level::Info, "applied"),
+        Handled::Skipped => (Level::Info, "skipped"),
+        Handled::Retry => (Level::Warn, "retry"),
+    };
     let mut line = Line::new(level, consumer.as_str(), "event", ports.now(), &event.traceparent)
         .with("topic", event.kind.topic())
         .with("event_id", event.id.as_str())
         .with("order_id", event.order_id.as_str())
         .with("seq", event.seq)
         .with("outcome", outcome);
-    if let Some(state) = state {
+    if let Handled::Applied(state) = handled {
         line = line.with("state", state.as_str());
     }
     ports.log(&line);
-}
-
-fn log_handled(ports: &impl Ports, consumer: Consumer, event: &Envelope, handled: Handled) {
-    match handled {
-        Handled::Applied(state) => log_event(ports, consumer, event, "applied", Some(state)),
-        Handled::Skipped => log_event(ports, consumer, event, "skipped", None),
-        Handled::Retry => log_event(ports, consumer, event, "retry", None),
-    }
 }
 
 /// What one read brought: the order and the rows of the handler's reads.
@@ -130,7 +126,7 @@ where
         return Outcome::Ack;
     }
     let handled = handle_one(ports, consumer, &envelope, &reads(&envelope), &mut decide, ATTEMPTS).await;
-    log_handled(ports, consumer, &envelope, handled);
+    log_event(ports, consumer, &envelope, handled);
     handled.outcome()
 }
 
@@ -218,7 +214,7 @@ where
     }
     let Ok(mut rows) = ports.sql().query_many(statements).await else {
         for (_, event, _) in &events {
-            log_handled(ports, consumer, event, Handled::Retry);
+            log_event(ports, consumer, event, Handled::Retry);
         }
         return vec![Outcome::Retry; bodies.len()];
     };
@@ -268,7 +264,7 @@ where
         Ok(()) => {
             crate::outbox::publish_committed(ports.sql(), ports.queue(), &published, ports.now()).await;
             for (event, handled) in handled.into_iter().rev() {
-                log_handled(ports, consumer, event, handled);
+                log_event(ports, consumer, event, handled);
             }
             outcomes
         }
@@ -276,7 +272,7 @@ where
         Err(StoreError::Conflict(_)) => one_by_one(ports, consumer, bodies, &reads, &mut decide).await,
         Err(_) => {
             for (_, event, _) in &events {
-                log_handled(ports, consumer, event, Handled::Retry);
+                log_event(ports, consumer, event, Handled::Retry);
             }
             vec![Outcome::Retry; bodies.len()]
         }

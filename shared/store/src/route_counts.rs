@@ -44,22 +44,20 @@ pub async fn totals(sql: &impl SqlStore) -> Result<BTreeMap<RouteKey, Tally>, St
             Vec::new(),
         ))
         .await?;
-    let count = |row: &gasline_ports::Row, column: &str| -> Result<u64, StoreError> {
-        Ok(u64::try_from(row.int(column)?).unwrap_or(0))
-    };
+    const NUMBERS: [&str; 2 + BUCKETS_MS.len()] =
+        ["count", "sum_ms", "b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"];
     let mut totals = BTreeMap::new();
     for row in &rows {
         let Some(class) = class_named(&row.text("class")?) else {
             continue;
         };
-        let mut tally = Tally {
-            count: count(row, "count")?,
-            sum_ms: count(row, "sum_ms")?,
-            ..Tally::default()
+        let numbers = NUMBERS
+            .iter()
+            .map(|column| Ok(u64::try_from(row.int(column)?).unwrap_or(0)))
+            .collect::<Result<Vec<u64>, StoreError>>()?;
+        let Some(tally) = Tally::from_stored(&numbers) else {
+            continue;
         };
-        for (i, bucket) in tally.buckets.iter_mut().enumerate().take(BUCKETS_MS.len()) {
-            *bucket = count(row, &format!("b{i}"))?;
-        }
         let key = RouteKey {
             method: row.text("method")?,
             route: row.text("route")?,
