@@ -10,7 +10,7 @@ use gasline_core::log::Line;
 /// simulation must not grow without bound).
 const KEEP: usize = 100_000;
 
-/// The lines written, in order (the last [`KEEP`] at least).
+/// The lines written, in order (at least the last 50,000).
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     lines: Mutex<Vec<String>>,

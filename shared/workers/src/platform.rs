@@ -295,7 +295,7 @@ thread_local! {
 
 /// Route counters on Workers. An isolate serves many requests, one at a
 /// time, so it counts them in memory and adds them to D1
-/// (`gasline_store::route_counts`) at most every [`COUNTS_FLUSH_MS`], in
+/// (`gasline_store::route_counts`) at most every `COUNTS_FLUSH_MS` (10 s), in
 /// the request that finds the interval over: one write per isolate per
 /// interval, not per request. Counts of an isolate evicted in between, or
 /// whose write fails twice, are lost (at most an interval's worth).
