@@ -147,7 +147,9 @@ async function healthy(page) {
   check(cancelled.body.state === 'cancelled' &&
     cancelled.body.timeline.some((t) => t.state === 'cancelled' && (t.by || '').startsWith('ops:')),
   `the order was cancelled by the desk (${cancelled.body.state})`);
-  check(await page.locator(`#orders tr[data-order="${id}"]`).count() === 0, 'it left the live orders');
+  await until(page, 'the cancelled order to leave the live orders', async () =>
+    (await page.locator(`#orders tr[data-order="${id}"]`).count()) === 0, 10_000);
+  check(true, 'it left the live orders');
   await shot(page, '5-cancelled');
 }
 

@@ -320,15 +320,28 @@
   }
 
   let refreshing = null;
+  let queued = null;
 
-  /** Reads every panel afresh; one refresh at a time. */
+  /**
+   * Reads every panel afresh, one read at a time. What it resolves to was
+   * read after the call: when a read is under way (it may have started
+   * before the change the caller just made), one more follows it, shared by
+   * every caller that asked meanwhile.
+   */
   function refresh() {
     if (!refreshing) {
       refreshing = load().finally(() => {
         refreshing = null;
       });
+      return refreshing;
     }
-    return refreshing;
+    if (!queued) {
+      queued = refreshing.then(() => {
+        queued = null;
+        return refresh();
+      });
+    }
+    return queued;
   }
 
   async function load() {
