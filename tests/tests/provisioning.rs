@@ -172,6 +172,50 @@ fn a_held_rider_cannot_go_on_duty_and_a_retired_one_loses_its_token() {
     assert_eq!(report_available(&world, "rd-b", &token), 401);
 }
 
+/// Times a caller names must be times a JavaScript number holds exactly:
+/// D1 answers integers as doubles, and an expiry of `i64::MAX`, once
+/// stored, made every later token listing fail on Workers (schemathesis
+/// found it). Refused at the edge, it is never stored.
+#[test]
+fn times_beyond_the_year_9999_are_refused_and_store_nothing() {
+    let world = World::empty(75, NOON_SHANGHAI);
+    let (_, before) = ops(&world, "GET", "/v1/ops/tokens", &Value::Null);
+    for (path, body) in [
+        (
+            "/v1/ops/tokens",
+            json!({"role": "app", "subject": "web-shop", "expires_at": i64::MAX}),
+        ),
+        (
+            "/v1/ops/tokens",
+            json!({"role": "app", "subject": "web-shop", "expires_at": -1}),
+        ),
+        (
+            "/v1/ops/keys/no-such-key/retire",
+            json!({"valid_until": 253_402_300_800_000_i64}),
+        ),
+    ] {
+        let (code, problem) = ops(&world, "POST", path, &body);
+        assert!(
+            (400..500).contains(&code) && code != 404,
+            "{path} {body}: {code} {problem:#}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains("9999"),
+            "{problem:#}"
+        );
+    }
+    let (code, after) = ops(&world, "GET", "/v1/ops/tokens", &Value::Null);
+    assert_eq!((code, after), (200, before), "a refused token was stored");
+    let latest = gasline_core::time::LATEST;
+    let (code, issued) = ops(
+        &world,
+        "POST",
+        "/v1/ops/tokens",
+        &json!({"role": "app", "subject": "web-shop", "expires_at": latest}),
+    );
+    assert_eq!((code, issued["expires_at"].as_i64()), (201, Some(latest)), "{issued:#}");
+}
+
 #[test]
 fn tokens_are_listed_without_secrets_and_revoked_by_another_ops_token() {
     let world = World::empty(74, NOON_SHANGHAI);

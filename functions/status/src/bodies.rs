@@ -144,7 +144,7 @@ pub struct NewToken {
     /// the operator.
     pub subject: ClientName,
     /// When it stops being accepted (ms since the epoch); never if omitted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "instant")]
     pub expires_at: Option<i64>,
 }
 
@@ -152,7 +152,7 @@ pub struct NewToken {
 #[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceToken {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "instant")]
     pub expires_at: Option<i64>,
 }
 
@@ -162,7 +162,7 @@ pub struct DeviceToken {
 #[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "instant")]
     pub at: Option<i64>,
 }
 
@@ -179,7 +179,7 @@ pub struct NewKey {
 #[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRetirement {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "instant")]
     pub valid_until: Option<i64>,
 }
 
@@ -275,4 +275,17 @@ pub struct Reassignment {
 #[serde(deny_unknown_fields)]
 pub struct Replay {
     pub event_id: String,
+}
+
+/// A time a caller names (ms since the epoch): from 1970 to the end of
+/// the year 9999 ([`gasline_core::time::LATEST`]); anything else is not a
+/// time and the body is refused.
+fn instant<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let at = Option::<i64>::deserialize(deserializer)?;
+    match at {
+        Some(at) if !(0..=gasline_core::time::LATEST).contains(&at) => Err(de::Error::custom(format!(
+            "{at} is not a time between 1970 and the end of 9999 (ms since the epoch)"
+        ))),
+        at => Ok(at),
+    }
 }

@@ -5,6 +5,11 @@ use crate::Millis;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
+/// The last millisecond of the year 9999 (UTC): the latest time a caller
+/// may name. It keeps every stored time below 2^53, so it survives a trip
+/// through JavaScript numbers (D1 answers integers as doubles).
+pub const LATEST: Millis = 253_402_300_799_999;
+
 /// Formats a UTC timestamp as RFC 3339 with milliseconds, e.g.
 /// `2026-11-23T09:00:00.123Z`.
 pub fn rfc3339(ms: Millis) -> String {

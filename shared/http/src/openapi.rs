@@ -59,6 +59,11 @@ fn text(max: u32) -> Value {
 }
 
 /// An identifier (order, station, rider, client ids).
+/// A time a caller names: ms since the epoch, 1970 to the end of 9999.
+fn instant() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": gasline_core::time::LATEST })
+}
+
 fn identifier() -> Value {
     json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": ID })
 }
@@ -342,7 +347,7 @@ fn describe(endpoint: Endpoint) -> Doc {
             "ops",
             Some(strict(
                 json!({ "role": { "enum": ["app", "ops"] }, "subject": identifier(),
-                        "expires_at": { "type": "integer" } }),
+                        "expires_at": instant() }),
                 &["role", "subject"],
             )),
             (201, schema("IssuedToken")),
@@ -364,7 +369,7 @@ fn describe(endpoint: Endpoint) -> Doc {
         E::RevokeToken => doc(
             "Revoke a token, now or at a time ahead",
             "ops",
-            Some(strict(json!({ "at": { "type": "integer" } }), &[])),
+            Some(strict(json!({ "at": instant() }), &[])),
             (200, schema("TokenRecord")),
         ),
         E::ListKeys => doc(
@@ -395,7 +400,7 @@ fn describe(endpoint: Endpoint) -> Doc {
         E::RetireKey => doc(
             "Retire a key: what it signed before valid_until still verifies",
             "ops",
-            Some(strict(json!({ "valid_until": { "type": "integer" } }), &[])),
+            Some(strict(json!({ "valid_until": instant() }), &[])),
             key,
         ),
         E::ListOrders => Doc {
@@ -649,7 +654,7 @@ fn schemas() -> Value {
             "subject": { "type": "string" }, "created_at": nullable("integer"), "expires_at": nullable("integer"),
         }), &["token_id", "role", "subject"]),
         "Suspension": strict(json!({ "reason": text(200) }), &["reason"]),
-        "Expiry": strict(json!({ "expires_at": { "type": "integer" } }), &[]),
+        "Expiry": strict(json!({ "expires_at": instant() }), &[]),
         "OrderSummary": object(json!({
             "id": { "type": "string" }, "state": schema("OrderState"), "reason": nullable("string"),
             "station_id": nullable("string"), "rider_id": nullable("string"), "items": { "type": "array" },
