@@ -58,12 +58,12 @@ fn text(max: u32) -> Value {
             "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$" })
 }
 
-/// An identifier (order, station, rider, client ids).
 /// A time a caller names: ms since the epoch, 1970 to the end of 9999.
 fn instant() -> Value {
     json!({ "type": "integer", "minimum": 0, "maximum": gasline_core::time::LATEST })
 }
 
+/// An identifier (order, station, rider, client ids).
 fn identifier() -> Value {
     json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": ID })
 }
